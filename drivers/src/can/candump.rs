@@ -1,0 +1,1 @@
+//! candump -L log files.

@@ -1,0 +1,1 @@
+//! CANopen CiA 301 network services.

@@ -1,0 +1,1 @@
+//! takt-sequences: cell and sequence files.

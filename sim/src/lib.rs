@@ -1,0 +1,1 @@
+//! takt-sim: the simulated device set.

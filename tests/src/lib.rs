@@ -1,0 +1,1 @@
+//! takt-tests: end-to-end tests and the RT-kernel VM harness.
