@@ -1,1 +1,4 @@
-//! takt-controller.
+//! takt-controller: the controller of a CANopen production cell, and the `takt` command.
+#![deny(missing_docs)]
+
+pub mod cli;

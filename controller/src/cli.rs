@@ -1,0 +1,70 @@
+//! The `takt` command line: one subcommand per job a user comes with.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod commissioning;
+
+/// takt — motion-control coordinator for CANopen production cells.
+///
+/// Line engineers validate cell and sequence files with `takt check`; commissioning engineers
+/// bring up a bus with `takt bus scan`, `takt sdo`, `takt nmt` and `takt dump`.
+#[derive(Debug, Parser)]
+#[command(name = "takt", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a cell file and its sequences; report every error with file, line and column.
+    Check(check::CheckArgs),
+    /// Print the JSON Schemas of the cell and sequence files (for taplo / Even Better TOML).
+    Schema(check::SchemaArgs),
+    /// Bus-level commissioning: find the nodes on a bus.
+    #[command(subcommand)]
+    Bus(commissioning::BusCommand),
+    /// Read or write a device's object dictionary through SDO.
+    #[command(subcommand)]
+    Sdo(commissioning::SdoCommand),
+    /// Send an NMT command (start, stop, preop, reset, reset-comm) to one node or all.
+    Nmt(commissioning::NmtArgs),
+    /// Show live traffic (or a candump log) decoded as CANopen.
+    Dump(commissioning::DumpArgs),
+}
+
+/// Sets up `tracing` output on stderr, journald-friendly (no colours when not a terminal).
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check::check(args),
+        Command::Schema(args) => check::schema(args),
+        Command::Bus(cmd) => commissioning::bus(cmd),
+        Command::Sdo(cmd) => commissioning::sdo(cmd),
+        Command::Nmt(args) => commissioning::nmt(args),
+        Command::Dump(args) => commissioning::dump(args),
+    }
+}
