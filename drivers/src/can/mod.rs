@@ -9,6 +9,7 @@ pub mod socketcan;
 mod time;
 mod virtual_bus;
 
+pub use self::socketcan::SocketCanBus;
 pub use bus::{BusError, BusEvent, BusState, BusStateEvent, CanBus, ErrorCounters, SendError};
 pub use frame::{CanId, Frame, FrameError, FrameKind, TimestampedFrame};
 pub use time::Timestamp;
