@@ -575,3 +575,509 @@ impl SdoClient {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE: u8 = 1;
+    const STATUSWORD: Multiplexer = Multiplexer::new(0x6041, 0);
+    const CONTROLWORD: Multiplexer = Multiplexer::new(0x6040, 0);
+    const DEVICE_NAME: Multiplexer = Multiplexer::new(0x1008, 0);
+
+    struct Harness {
+        client: SdoClient,
+        now: Timestamp,
+    }
+
+    impl Harness {
+        fn new(capacity: usize) -> Harness {
+            Harness {
+                client: SdoClient::new(NodeId::new(NODE).unwrap(), capacity),
+                now: Timestamp::ZERO,
+            }
+        }
+
+        fn advance_ms(&mut self, ms: u64) {
+            self.now = self.now + Duration::from_millis(ms);
+        }
+
+        /// The frame the client sends now, in candump form.
+        fn sent(&mut self) -> Option<String> {
+            self.client.poll(self.now).map(|f| f.to_string())
+        }
+
+        fn reply(&mut self, data: [u8; 8]) {
+            let consumed = self
+                .client
+                .on_frame(&Frame::standard(0x580 + NODE as u16, data), self.now);
+            assert!(consumed, "reply not consumed");
+        }
+
+        fn reply_with(&mut self, response: SdoResponse) {
+            self.reply(response.to_bytes());
+        }
+
+        fn outcome(&mut self) -> SdoOutcome {
+            self.client.take_outcome().expect("transfer finished")
+        }
+
+        fn error_kind(&mut self) -> (SdoErrorKind, Option<AbortCode>) {
+            let e = self.outcome().expect_err("transfer failed");
+            (e.kind, e.sent_abort)
+        }
+    }
+
+    #[test]
+    fn expedited_download_of_the_controlword() {
+        let mut h = Harness::new(16);
+        h.client
+            .start_download(CONTROLWORD, &[0x06, 0x00], h.now)
+            .unwrap();
+        assert_eq!(h.sent().as_deref(), Some("601#2B40600006000000"));
+        assert_eq!(h.sent(), None);
+        assert!(h.client.is_busy());
+        h.reply([0x60, 0x40, 0x60, 0x00, 0, 0, 0, 0]);
+        assert!(!h.client.is_busy());
+        assert_eq!(h.outcome(), Ok(SdoDone::Downloaded { mux: CONTROLWORD }));
+        assert_eq!(h.client.take_outcome(), None, "taken once");
+    }
+
+    #[test]
+    fn expedited_upload_of_the_statusword() {
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        assert_eq!(h.sent().as_deref(), Some("601#4041600000000000"));
+        h.reply([0x4B, 0x41, 0x60, 0x00, 0x37, 0x02, 0x00, 0x00]);
+        assert_eq!(
+            h.outcome(),
+            Ok(SdoDone::Uploaded {
+                mux: STATUSWORD,
+                len: 2
+            })
+        );
+        assert_eq!(h.client.data(), &[0x37, 0x02]);
+    }
+
+    #[test]
+    fn segmented_upload_of_a_13_byte_device_name() {
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        assert_eq!(h.sent().as_deref(), Some("601#4008100000000000"));
+        h.reply([0x41, 0x08, 0x10, 0x00, 13, 0, 0, 0]);
+        assert_eq!(h.sent().as_deref(), Some("601#6000000000000000"));
+        h.reply([0x00, b't', b'a', b'k', b't', b' ', b's', b'e']);
+        assert_eq!(h.sent().as_deref(), Some("601#7000000000000000"));
+        // 6 bytes: n = 1, c = 1, t = 1.
+        h.reply([0x13, b'r', b'v', b'o', b' ', b'X', b'1', 0]);
+        assert_eq!(h.sent(), None);
+        assert_eq!(
+            h.outcome(),
+            Ok(SdoDone::Uploaded {
+                mux: DEVICE_NAME,
+                len: 13
+            })
+        );
+        assert_eq!(h.client.data(), b"takt servo X1");
+    }
+
+    #[test]
+    fn segmented_upload_without_size_indicated() {
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x40, 0x08, 0x10, 0x00, 0, 0, 0, 0]);
+        assert_eq!(h.sent().as_deref(), Some("601#6000000000000000"));
+        h.reply([0x05, b'a', b'b', b'c', b'd', b'e', 0, 0]);
+        assert_eq!(
+            h.outcome(),
+            Ok(SdoDone::Uploaded {
+                mux: DEVICE_NAME,
+                len: 5
+            })
+        );
+        assert_eq!(h.client.data(), b"abcde");
+    }
+
+    /// Runs a segmented download of `value` against a correct server and returns the
+    /// frames the client sent.
+    fn download_frames(value: &[u8]) -> Vec<String> {
+        let mut h = Harness::new(64);
+        h.client.start_download(DEVICE_NAME, value, h.now).unwrap();
+        let mut frames = vec![h.sent().unwrap()];
+        h.reply_with(SdoResponse::download_ack(DEVICE_NAME));
+        while let Some(f) = h.sent() {
+            let toggle = frames.len() % 2 == 0;
+            frames.push(f);
+            h.reply_with(SdoResponse::download_segment_ack(toggle));
+        }
+        assert_eq!(h.outcome(), Ok(SdoDone::Downloaded { mux: DEVICE_NAME }));
+        frames
+    }
+
+    #[test]
+    fn segmented_downloads_of_odd_lengths() {
+        assert_eq!(
+            download_frames(b"takt servo X1"),
+            [
+                "601#210810000D000000",
+                "601#0074616B74207365", // t=0, 7 bytes
+                "601#1372766F20583100", // t=1, 6 bytes (n=1), last
+            ]
+        );
+        // Empty: announced as 0 bytes, one empty last segment (n = 7).
+        assert_eq!(
+            download_frames(b""),
+            ["601#2108100000000000", "601#0F00000000000000"]
+        );
+        assert_eq!(
+            download_frames(b"12345"),
+            ["601#2108100005000000", "601#0531323334350000"]
+        );
+        assert_eq!(
+            download_frames(b"1234567"),
+            ["601#2108100007000000", "601#0131323334353637"]
+        );
+        assert_eq!(
+            download_frames(b"12345678"),
+            [
+                "601#2108100008000000",
+                "601#0031323334353637",
+                "601#1D38000000000000", // t=1, 1 byte (n=6), last
+            ]
+        );
+        // Exactly two full segments: the second is the last one with n = 0.
+        assert_eq!(download_frames(&[0xAA; 14])[2], "601#11AAAAAAAAAAAAAA");
+    }
+
+    #[test]
+    fn expedited_downloads_of_every_length() {
+        for (value, frame) in [
+            (&[0x11][..], "601#2F40600011000000"),
+            (&[0x11, 0x22], "601#2B40600011220000"),
+            (&[0x11, 0x22, 0x33], "601#2740600011223300"),
+            (&[0x11, 0x22, 0x33, 0x44], "601#2340600011223344"),
+        ] {
+            let mut h = Harness::new(8);
+            h.client.start_download(CONTROLWORD, value, h.now).unwrap();
+            assert_eq!(h.sent().as_deref(), Some(frame));
+        }
+    }
+
+    #[test]
+    fn toggle_error_in_an_upload_aborts() {
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x41, 0x08, 0x10, 0x00, 13, 0, 0, 0]);
+        h.sent();
+        // First segment must carry t = 0; this one says 1.
+        h.reply([0x10, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(h.sent().as_deref(), Some("601#8008100000000305"));
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::ToggleMismatch,
+                Some(AbortCode::ToggleBitNotAlternated)
+            )
+        );
+        assert!(!h.client.is_busy());
+    }
+
+    #[test]
+    fn toggle_error_in_a_download_aborts() {
+        let mut h = Harness::new(64);
+        h.client
+            .start_download(DEVICE_NAME, &[0; 20], h.now)
+            .unwrap();
+        h.sent();
+        h.reply_with(SdoResponse::download_ack(DEVICE_NAME));
+        h.sent();
+        h.reply_with(SdoResponse::download_segment_ack(false));
+        h.sent();
+        // Second segment has t = 1; the server acknowledges t = 0.
+        h.reply_with(SdoResponse::download_segment_ack(false));
+        assert_eq!(h.sent().as_deref(), Some("601#8008100000000305"));
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::ToggleMismatch,
+                Some(AbortCode::ToggleBitNotAlternated)
+            )
+        );
+    }
+
+    #[test]
+    fn timeout_sends_abort_after_the_configured_time() {
+        let mut h = Harness::new(16);
+        h.client.set_timeout(Duration::from_millis(100));
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.advance_ms(5);
+        // The timeout runs from when the request is handed out, not when it was queued.
+        assert!(h.sent().is_some());
+        h.advance_ms(100);
+        assert_eq!(h.sent(), None);
+        assert!(h.client.is_busy());
+        h.advance_ms(1);
+        assert_eq!(h.sent().as_deref(), Some("601#8041600000000405"));
+        assert_eq!(
+            h.error_kind(),
+            (SdoErrorKind::Timeout, Some(AbortCode::Timeout))
+        );
+        assert_eq!(h.sent(), None);
+    }
+
+    #[test]
+    fn default_timeout_is_500_ms_and_restarts_with_each_segment() {
+        let mut h = Harness::new(64);
+        assert_eq!(h.client.timeout(), Duration::from_millis(500));
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.advance_ms(400);
+        h.reply([0x41, 0x08, 0x10, 0x00, 13, 0, 0, 0]);
+        h.sent();
+        h.advance_ms(400);
+        assert_eq!(
+            h.sent(),
+            None,
+            "800 ms in total, but 400 ms since the last request"
+        );
+        h.advance_ms(101);
+        assert_eq!(h.sent().as_deref(), Some("601#8008100000000405"));
+        assert_eq!(h.error_kind().0, SdoErrorKind::Timeout);
+    }
+
+    #[test]
+    fn server_aborts_in_every_phase() {
+        let abort = |code: u32| {
+            let c = code.to_le_bytes();
+            [0x80, 0x08, 0x10, 0x00, c[0], c[1], c[2], c[3]]
+        };
+        // Initiate upload.
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply(abort(0x0602_0000));
+        assert_eq!(h.sent(), None, "no abort answers an abort");
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::ServerAbort(AbortCode::ObjectDoesNotExist),
+                None
+            )
+        );
+        // Mid upload.
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x41, 0x08, 0x10, 0x00, 13, 0, 0, 0]);
+        h.sent();
+        h.reply(abort(0x0800_0022));
+        assert_eq!(
+            h.error_kind().0,
+            SdoErrorKind::ServerAbort(AbortCode::DeviceState)
+        );
+        // Initiate download.
+        let mut h = Harness::new(64);
+        h.client
+            .start_download(DEVICE_NAME, &[1, 2], h.now)
+            .unwrap();
+        h.sent();
+        h.reply(abort(0x0601_0002));
+        assert_eq!(
+            h.error_kind().0,
+            SdoErrorKind::ServerAbort(AbortCode::WriteOfReadOnly)
+        );
+        // Mid download, with a manufacturer-specific code.
+        let mut h = Harness::new(64);
+        h.client
+            .start_download(DEVICE_NAME, &[0; 10], h.now)
+            .unwrap();
+        h.sent();
+        h.reply_with(SdoResponse::download_ack(DEVICE_NAME));
+        h.sent();
+        h.reply(abort(0x1234_5678));
+        assert_eq!(
+            h.error_kind().0,
+            SdoErrorKind::ServerAbort(AbortCode::Unknown(0x1234_5678))
+        );
+    }
+
+    #[test]
+    fn unexpected_and_malformed_responses_abort() {
+        // A download ack while uploading.
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        h.reply([0x60, 0x41, 0x60, 0x00, 0, 0, 0, 0]);
+        assert_eq!(h.sent().as_deref(), Some("601#8041600001000405"));
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::UnexpectedResponse(0x60),
+                Some(AbortCode::InvalidCommandSpecifier)
+            )
+        );
+        // An answer for another object.
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        h.reply([0x4B, 0x40, 0x60, 0x00, 0x37, 0x02, 0x00, 0x00]);
+        assert_eq!(h.sent().as_deref(), Some("601#8041600000000008"));
+        assert_eq!(
+            h.error_kind().0,
+            SdoErrorKind::WrongMultiplexer(Multiplexer::new(0x6040, 0))
+        );
+        // A short frame on the SDO response id.
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        assert!(
+            h.client
+                .on_frame(&Frame::standard(0x581, [0x4B, 0x41]), h.now)
+        );
+        assert_eq!(h.sent().as_deref(), Some("601#8041600000000008"));
+        assert!(matches!(
+            h.error_kind(),
+            (
+                SdoErrorKind::MalformedResponse(DecodeError::WrongLength { got: 2, .. }),
+                _
+            )
+        ));
+        // A block-transfer answer.
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        h.reply([0xC0, 0x41, 0x60, 0, 0, 0, 0, 0]);
+        assert_eq!(h.sent().as_deref(), Some("601#8041600001000405"));
+    }
+
+    #[test]
+    fn values_larger_than_the_buffer() {
+        let mut h = Harness::new(8);
+        assert_eq!(
+            h.client.start_download(DEVICE_NAME, &[0; 9], h.now),
+            Err(SdoStartError::TooLong {
+                len: 9,
+                capacity: 8
+            })
+        );
+        assert!(!h.client.is_busy());
+        // Announced size too large: abort at once.
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x41, 0x08, 0x10, 0x00, 13, 0, 0, 0]);
+        assert_eq!(h.sent().as_deref(), Some("601#8008100005000405"));
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::BufferTooSmall {
+                    size: 13,
+                    capacity: 8
+                },
+                Some(AbortCode::OutOfMemory)
+            )
+        );
+        // Size not announced: abort when the buffer would overflow.
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x40, 0x08, 0x10, 0x00, 0, 0, 0, 0]);
+        h.sent();
+        h.reply([0x00, 1, 2, 3, 4, 5, 6, 7]);
+        h.sent();
+        h.reply([0x10, 8, 9, 10, 11, 12, 13, 14]);
+        assert_eq!(h.sent().as_deref(), Some("601#8008100005000405"));
+        assert_eq!(
+            h.error_kind().0,
+            SdoErrorKind::BufferTooSmall {
+                size: 14,
+                capacity: 8
+            }
+        );
+    }
+
+    #[test]
+    fn announced_size_must_match() {
+        let mut h = Harness::new(64);
+        h.client.start_upload(DEVICE_NAME, h.now).unwrap();
+        h.sent();
+        h.reply([0x41, 0x08, 0x10, 0x00, 10, 0, 0, 0]);
+        h.sent();
+        h.reply([0x05, 1, 2, 3, 4, 5, 0, 0]);
+        assert_eq!(h.sent(), None);
+        assert_eq!(
+            h.error_kind(),
+            (
+                SdoErrorKind::SizeMismatch {
+                    indicated: 10,
+                    received: 5
+                },
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn other_frames_are_ignored() {
+        let mut h = Harness::new(16);
+        // Idle: even our own response id is ignored.
+        assert!(!h.client.on_frame(
+            &Frame::standard(0x581, [0x60, 0x40, 0x60, 0, 0, 0, 0, 0]),
+            h.now
+        ));
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        for f in [
+            Frame::standard(0x582, [0x4B, 0x41, 0x60, 0, 1, 2, 0, 0]),
+            Frame::standard(0x601, [0x4B, 0x41, 0x60, 0, 1, 2, 0, 0]),
+            Frame::standard(0x701, [0x05]),
+            Frame::remote(crate::can::CanId::standard(0x581).unwrap(), 8).unwrap(),
+            Frame::new(
+                crate::can::CanId::extended(0x581).unwrap(),
+                &[0x4B, 0x41, 0x60, 0, 1, 2, 0, 0],
+            )
+            .unwrap(),
+        ] {
+            assert!(!h.client.on_frame(&f, h.now), "{f}");
+        }
+        assert!(h.client.is_busy());
+    }
+
+    #[test]
+    fn busy_and_cancel() {
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        assert_eq!(
+            h.client.start_upload(STATUSWORD, h.now),
+            Err(SdoStartError::Busy)
+        );
+        assert_eq!(
+            h.client.start_download(STATUSWORD, &[1], h.now),
+            Err(SdoStartError::Busy)
+        );
+        h.sent();
+        h.client.cancel(AbortCode::GeneralError);
+        assert_eq!(h.sent().as_deref(), Some("601#8041600000000008"));
+        assert_eq!(
+            h.error_kind(),
+            (SdoErrorKind::Cancelled, Some(AbortCode::GeneralError))
+        );
+        // And the client is free again.
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let mut h = Harness::new(16);
+        h.client.start_upload(STATUSWORD, h.now).unwrap();
+        h.sent();
+        h.advance_ms(501);
+        h.sent();
+        let e = h.outcome().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SDO upload (read) 0x6041:00 on node 1: no response within the timeout (sent abort \
+             0x05040000)"
+        );
+    }
+}
