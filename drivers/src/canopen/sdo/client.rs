@@ -538,6 +538,8 @@ impl SdoClient {
                 self.phase = Phase::DownloadSegment { toggle, end };
                 self.queue(request, now);
             }
+            // Unreachable by the invariant above; ending the transfer is safer in the cycle
+            // than a panic.
             None => self.fail(SdoErrorKind::Cancelled, Some(AbortCode::GeneralError)),
         }
     }
