@@ -47,6 +47,7 @@ pub use error::{DecodeError, Service};
 pub use heartbeat::{Heartbeat, HeartbeatConsumer, HeartbeatEvent, HeartbeatProducer};
 pub use message::{Message, decode};
 pub use nmt::{NmtCommand, NmtMessage, NmtState, NmtTarget};
+pub use pdo::{PdoDirection, PdoId, PdoMapping};
 pub use sdo::{AbortCode, SdoClient, SdoError};
 pub use sync::{SyncCounter, SyncMessage, SyncProducer};
 pub use time::TimeOfDay;

@@ -20,7 +20,10 @@ use super::NodeId;
 use super::cob;
 
 pub use comm::{PdoCobId, PdoCommParams, TransmissionType};
-pub use configure::{PdoConfig, PdoConfigError, PdoConfigStatus, PdoConfigStep, PdoConfigurator};
+pub use configure::{
+    PdoConfig, PdoConfigError, PdoConfigStatus, PdoConfigStep, PdoConfigStepKind, PdoConfigurator,
+    PdoStepFailure, pdo_config_steps,
+};
 pub use mapping::{MappingEntry, PdoMapping, PdoPayload, PdoValues};
 
 /// RPDO communication parameter base index (CiA 301 object 0x1400): RPDO n at `0x1400 + n - 1`.
