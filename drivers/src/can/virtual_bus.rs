@@ -24,6 +24,8 @@ struct Queue {
     name: String,
     open: bool,
     frames: VecDeque<TimestampedFrame>,
+    /// The queue's bound; `VecDeque` may reserve more than asked, so it is kept apart.
+    depth: usize,
     overflowed: bool,
     dropped: u64,
 }
@@ -65,6 +67,7 @@ impl VirtualBus {
             name: name.to_owned(),
             open: true,
             frames: VecDeque::with_capacity(depth.max(1)),
+            depth: depth.max(1),
             overflowed: false,
             dropped: 0,
         });
@@ -142,7 +145,7 @@ impl CanBus for VirtualEndpoint {
             if i == self.index || !q.open {
                 continue;
             }
-            if q.frames.len() == q.frames.capacity() {
+            if q.frames.len() >= q.depth {
                 q.overflowed = true;
                 q.dropped += 1;
             } else {
