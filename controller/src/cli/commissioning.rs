@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use takt_drivers::can::candump::{CandumpReader, CandumpWriter};
@@ -847,12 +849,16 @@ fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
         ))),
         None => None,
     };
+    // Ctrl-C (or SIGTERM from a supervisor) ends the dump cleanly, so the --write log is
+    // complete; the flag is checked at least every second.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
     let start = Instant::now();
-    // Without --duration, run until interrupted; check the deadline every second so that
-    // --count still ends promptly.
     let end = args.duration.map(|d| start + d);
     let mut first: Option<Timestamp> = None;
-    while shown < limit {
+    while shown < limit && !stop.load(Ordering::Relaxed) {
         let horizon = Instant::now() + Duration::from_secs(1);
         let deadline = end.map_or(horizon, |e| e.min(horizon));
         let event = recv_until(&mut bus, deadline)?;

@@ -161,7 +161,9 @@ impl CanBus for SocketCanBus {
         result.map_err(|e| match e.raw_os_error() {
             Some(libc::EAGAIN) | Some(libc::ENOBUFS) => SendError::WouldBlock,
             Some(libc::ENETDOWN) | Some(libc::ENETUNREACH) => SendError::BusDown,
-            Some(libc::EINVAL) if frame.is_fd() => {
+            // The CAN core refuses a frame longer than the interface's MTU (EMSGSIZE; older
+            // kernels said EINVAL).
+            Some(libc::EMSGSIZE) | Some(libc::EINVAL) if frame.is_fd() => {
                 SendError::Unsupported("the interface is not in CAN FD mode (mtu 72)")
             }
             _ => SendError::Io(e),
