@@ -1,1 +1,3 @@
 //! takt-tests: end-to-end tests and the RT-kernel VM harness.
+
+pub mod vm;
