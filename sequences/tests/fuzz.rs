@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use takt_sequences::{Checked, MemorySource, check_source};
 
 fn demo_cell() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml")).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml"))
+        .unwrap()
 }
 
 fn demo_sequence() -> String {
@@ -20,17 +21,26 @@ fn demo_sequence() -> String {
 }
 
 fn check(cell: &str, seq: &str) -> Checked {
-    check_source("cell.toml", cell, &MemorySource::new([("pick_and_place", seq)]))
+    check_source(
+        "cell.toml",
+        cell,
+        &MemorySource::new([("pick_and_place", seq)]),
+    )
 }
 
 /// Every diagnostic points inside its file, on char boundaries; a file that did not compile
 /// says why.
 fn assert_located(c: &Checked) {
     for d in c.diagnostics.list() {
-        let s = d.span.unwrap_or_else(|| panic!("diagnostic without a location: {d:?}"));
+        let s = d
+            .span
+            .unwrap_or_else(|| panic!("diagnostic without a location: {d:?}"));
         let text = &c.sources.file(s.file).text;
         assert!(s.start <= s.end && s.end as usize <= text.len(), "{d:?}");
-        assert!(text.is_char_boundary(s.start as usize) && text.is_char_boundary(s.end as usize), "{d:?}");
+        assert!(
+            text.is_char_boundary(s.start as usize) && text.is_char_boundary(s.end as usize),
+            "{d:?}"
+        );
         let (line, col) = c.sources.line_col(s);
         assert!(line >= 1 && col >= 1);
         // Rendering must not panic either.
@@ -52,20 +62,55 @@ enum Mutation {
 }
 
 const WORDS: &[&str] = &[
-    "\"", "'", "[", "]", "[[step]]", "{", "}", "=", "\n", "120", "\"120 mm\"", "\"1 s\"", "true", "mm", "x", "pick",
-    "move", "wait", "timeout", "parallel", "repeat", "call", "\"pick_and_place\"", "# c", "µ", "→", "0x", "-",
-    "[axes.q]", "goto = \"to_pick\"", "and", "not", "(", ")",
+    "\"",
+    "'",
+    "[",
+    "]",
+    "[[step]]",
+    "{",
+    "}",
+    "=",
+    "\n",
+    "120",
+    "\"120 mm\"",
+    "\"1 s\"",
+    "true",
+    "mm",
+    "x",
+    "pick",
+    "move",
+    "wait",
+    "timeout",
+    "parallel",
+    "repeat",
+    "call",
+    "\"pick_and_place\"",
+    "# c",
+    "µ",
+    "→",
+    "0x",
+    "-",
+    "[axes.q]",
+    "goto = \"to_pick\"",
+    "and",
+    "not",
+    "(",
+    ")",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 1usize..40).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (any::<usize>(), prop::sample::select(WORDS)).prop_map(|(at, w)| Mutation::Insert { at, text: w.to_owned() }),
+        (any::<usize>(), prop::sample::select(WORDS)).prop_map(|(at, w)| Mutation::Insert {
+            at,
+            text: w.to_owned()
+        }),
         (any::<usize>(), "[ -~]{0,12}").prop_map(|(at, text)| Mutation::Insert { at, text }),
         any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
         any::<usize>().prop_map(|line| Mutation::DropLine { line }),
-        (any::<usize>(), prop::sample::select(WORDS)).prop_map(|(at, word)| Mutation::ReplaceWord { at, word }),
+        (any::<usize>(), prop::sample::select(WORDS))
+            .prop_map(|(at, word)| Mutation::ReplaceWord { at, word }),
     ]
 }
 
@@ -92,7 +137,9 @@ fn apply(text: &str, m: &Mutation) -> String {
         }
         Mutation::ReplaceWord { at, word } => {
             let a = floor_boundary(&s, at % n);
-            let b = s[a..].find(|c: char| c.is_whitespace()).map_or(s.len(), |i| a + i);
+            let b = s[a..]
+                .find(|c: char| c.is_whitespace())
+                .map_or(s.len(), |i| a + i);
             s.replace_range(a..b, word);
         }
         Mutation::DuplicateLine { line } | Mutation::DropLine { line } => {

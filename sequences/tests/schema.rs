@@ -20,7 +20,10 @@ fn config() -> PathBuf {
 #[test]
 fn committed_schemas_are_current() {
     let bless = std::env::var_os("TAKT_BLESS").is_some();
-    for (name, schema) in [("cell.schema.json", cell_schema()), ("sequence.schema.json", sequence_schema())] {
+    for (name, schema) in [
+        ("cell.schema.json", cell_schema()),
+        ("sequence.schema.json", sequence_schema()),
+    ] {
         let path = config().join("schema").join(name);
         let text = to_text(&schema);
         if bless {
@@ -28,7 +31,11 @@ fn committed_schemas_are_current() {
             std::fs::write(&path, &text).unwrap();
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == text, "{} is stale: run `takt schema --out-dir config/schema`", path.display());
+        assert!(
+            committed == text,
+            "{} is stale: run `takt schema --out-dir config/schema`",
+            path.display()
+        );
     }
 }
 
@@ -39,7 +46,12 @@ fn example_files_reference_the_schemas() {
     assert!(cell.starts_with("#:schema ./schema/cell.schema.json\n"));
     let seq = std::fs::read_to_string(config().join("sequences/pick_and_place.toml")).unwrap();
     assert!(seq.starts_with("#:schema ../schema/sequence.schema.json\n"));
-    assert!(config().join("sequences").join("../schema/sequence.schema.json").exists());
+    assert!(
+        config()
+            .join("sequences")
+            .join("../schema/sequence.schema.json")
+            .exists()
+    );
 }
 
 fn to_json(item: &toml_edit::Item) -> Value {
@@ -52,15 +64,21 @@ fn to_json(item: &toml_edit::Item) -> Value {
             V::Boolean(b) => Value::Bool(*b.value()),
             V::Datetime(d) => Value::String(d.value().to_string()),
             V::Array(a) => Value::Array(a.iter().map(value).collect()),
-            V::InlineTable(t) => Value::Object(t.iter().map(|(k, v)| (k.to_owned(), value(v))).collect()),
+            V::InlineTable(t) => {
+                Value::Object(t.iter().map(|(k, v)| (k.to_owned(), value(v))).collect())
+            }
         }
     }
     match item {
         Item::None => Value::Null,
         Item::Value(v) => value(v),
-        Item::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.to_owned(), to_json(v))).collect()),
+        Item::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (k.to_owned(), to_json(v))).collect())
+        }
         Item::ArrayOfTables(a) => Value::Array(
-            a.iter().map(|t| Value::Object(t.iter().map(|(k, v)| (k.to_owned(), to_json(v))).collect())).collect(),
+            a.iter()
+                .map(|t| Value::Object(t.iter().map(|(k, v)| (k.to_owned(), to_json(v))).collect()))
+                .collect(),
         ),
     }
 }
@@ -151,7 +169,12 @@ fn validate(root: &Value, schema: &Value, v: &Value, path: &str, errors: &mut Ve
     if let Some(deps) = s.get("dependencies").and_then(Value::as_object) {
         for (k, needs) in deps {
             if obj.contains_key(k) {
-                for n in needs.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                for n in needs
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
                     if !obj.contains_key(n) {
                         errors.push(format!("{path}: {k} needs {n}"));
                     }
@@ -165,7 +188,9 @@ fn validate(root: &Value, schema: &Value, v: &Value, path: &str, errors: &mut Ve
             Some(ps) => validate(root, ps, x, &format!("{path}/{k}"), errors),
             None => match s.get("additionalProperties") {
                 Some(Value::Bool(false)) => errors.push(format!("{path}: unknown key {k}")),
-                Some(extra @ Value::Object(_)) => validate(root, extra, x, &format!("{path}/{k}"), errors),
+                Some(extra @ Value::Object(_)) => {
+                    validate(root, extra, x, &format!("{path}/{k}"), errors)
+                }
                 _ => {}
             },
         }
@@ -182,7 +207,9 @@ fn errors(schema: &Value, file: &Value) -> Vec<String> {
 fn demo_files_validate() {
     let cell = toml_file(&std::fs::read_to_string(config().join("cell.toml")).unwrap());
     assert_eq!(errors(&cell_schema(), &cell), Vec::<String>::new());
-    let seq = toml_file(&std::fs::read_to_string(config().join("sequences/pick_and_place.toml")).unwrap());
+    let seq = toml_file(
+        &std::fs::read_to_string(config().join("sequences/pick_and_place.toml")).unwrap(),
+    );
     assert_eq!(errors(&sequence_schema(), &seq), Vec::<String>::new());
 }
 
@@ -190,13 +217,42 @@ fn demo_files_validate() {
 fn schema_flags_what_the_checker_flags() {
     let seq = sequence_schema();
     let bad = |text: &str| errors(&seq, &toml_file(text));
-    assert!(bad("[[step]]\nmove = \"pick\"\nsped = \"50 %\"\n").iter().any(|e| e.contains("unknown key sped")));
-    assert!(bad("[[step]]\nwait = \"part\"\n").iter().any(|e| e.contains("wait needs timeout")));
-    assert!(bad("[[step]]\ndwell = 150\n").iter().any(|e| e.contains("not string")));
-    assert!(bad("[[step]]\ndwell = \"150 mm\"\n").iter().any(|e| e.contains("unit pattern")));
-    assert!(bad("[[step]]\nname = \"x\"\n").iter().any(|e| e.contains("oneOf")));
-    assert!(bad("[[step]]\nmove = \"a\"\ndwell = \"1 s\"\n").iter().any(|e| e.contains("oneOf")));
+    assert!(
+        bad("[[step]]\nmove = \"pick\"\nsped = \"50 %\"\n")
+            .iter()
+            .any(|e| e.contains("unknown key sped"))
+    );
+    assert!(
+        bad("[[step]]\nwait = \"part\"\n")
+            .iter()
+            .any(|e| e.contains("wait needs timeout"))
+    );
+    assert!(
+        bad("[[step]]\ndwell = 150\n")
+            .iter()
+            .any(|e| e.contains("not string"))
+    );
+    assert!(
+        bad("[[step]]\ndwell = \"150 mm\"\n")
+            .iter()
+            .any(|e| e.contains("unit pattern"))
+    );
+    assert!(
+        bad("[[step]]\nname = \"x\"\n")
+            .iter()
+            .any(|e| e.contains("oneOf"))
+    );
+    assert!(
+        bad("[[step]]\nmove = \"a\"\ndwell = \"1 s\"\n")
+            .iter()
+            .any(|e| e.contains("oneOf"))
+    );
     let cell = cell_schema();
-    let e = errors(&cell, &toml_file("[cell]\nname = \"c\"\nsequence = \"s\"\n[buses.can0]\ninterface = \"can0\"\nbitrate = \"1 Mbit/s\"\nsync_period = \"2 ms\"\ncontroller_node = 200\n[devices]\n"));
+    let e = errors(
+        &cell,
+        &toml_file(
+            "[cell]\nname = \"c\"\nsequence = \"s\"\n[buses.can0]\ninterface = \"can0\"\nbitrate = \"1 Mbit/s\"\nsync_period = \"2 ms\"\ncontroller_node = 200\n[devices]\n",
+        ),
+    );
     assert!(e.iter().any(|e| e.contains("200 > 127")), "{e:?}");
 }
