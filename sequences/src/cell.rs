@@ -946,10 +946,8 @@ impl Reader<'_> {
                             vs,
                         )
                         .help(format!("write it in {}", a.unit()));
-                    continue;
-                }
-                if q.value < a.min || q.value > a.max {
-                    let (limit, lspan) = if q.value < a.min {
+                } else if q.value < a.min || q.value > a.max {
+                    let (limit, limit_span) = if q.value < a.min {
                         (a.min, a.min_span)
                     } else {
                         (a.max, a.max_span)
@@ -957,10 +955,11 @@ impl Reader<'_> {
                     self.diags
                         .error("outside-soft-limits", format!("teach point `{name}` puts `{axis}` at {} {}, outside its soft limits ({} to {} {})", trim_float(q.value), a.unit(), trim_float(a.min), trim_float(a.max), a.unit()), vs)
                         .label("outside the soft limits")
+                        .also(limit_span, "the soft limit")
                         .help(format!("the nearest allowed position is {} {} (see the axis's {})", trim_float(limit), a.unit(), if q.value < a.min { "min_position" } else { "max_position" }));
-                    let _ = lspan;
-                    continue;
                 }
+                // Kept even when wrong (already reported), so that uses of the teach point
+                // elsewhere are not reported as missing this axis too.
                 coords.push((id, q.value, vs));
             }
             if t.is_empty() {

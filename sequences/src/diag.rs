@@ -143,8 +143,27 @@ impl Sources {
     /// A miette report of one diagnostic, carrying its source file.
     pub fn report(&self, diag: &Diagnostic) -> RenderedDiagnostic {
         let file = diag.span.map(|s| self.file(s.file));
+        let mut diag = diag.clone();
+        // A second place far from the first would make miette print every line in between:
+        // name its line in the hint instead.
+        if let Some(primary) = diag.span {
+            let line = self.line_col(primary).0;
+            let (near, far): (Vec<_>, Vec<_>) = diag
+                .related
+                .drain(..)
+                .partition(|(s, _)| self.line_col(*s).0.abs_diff(line) <= 6);
+            diag.related = near;
+            for (s, text) in far {
+                let (l, c) = self.line_col(s);
+                let note = format!("{text}: line {l}, column {c}");
+                diag.help = Some(match diag.help.take() {
+                    Some(h) => format!("{h} ({note})"),
+                    None => note,
+                });
+            }
+        }
         RenderedDiagnostic {
-            diag: diag.clone(),
+            diag,
             source: file.map(|f| {
                 miette::NamedSource::new(f.name.clone(), f.text.to_string()).with_language("toml")
             }),

@@ -288,10 +288,7 @@ impl<'a> Reader<'a> {
                         tab.span,
                     )
                     .label(format!("`{}` missing", field.name))
-                    .help(format!(
-                        "{} Add e.g. `{} = {}`",
-                        field.doc, field.name, field.example
-                    ));
+                    .help(missing_help(spec, field));
             }
         }
     }
@@ -649,5 +646,22 @@ fn likely(dim: Dim, value: f64, written: &str) -> String {
             "{written} {}",
             Dim::some_units(&[dim]).split(", ").next().unwrap_or("")
         ),
+    }
+}
+
+/// How to add a missing key: top-level tables as headers, the rest as `key = value`.
+fn missing_help(spec: &TableSpec, field: &Field) -> String {
+    let name = field.name;
+    let top = spec.id.ends_with("_file");
+    match field.ty {
+        Ty::MapOf(Ty::Table(t)) if top => {
+            format!(
+                "{} Add a `[{name}.<name>]` table for each {}.",
+                field.doc, t.what
+            )
+        }
+        Ty::Table(_) if top => format!("{} Add a `[{name}]` table.", field.doc),
+        Ty::Array(_) if top => format!("{} Add `[[{name}]]` tables.", field.doc),
+        _ => format!("{} Add e.g. `{name} = {}`", field.doc, field.example),
     }
 }

@@ -223,3 +223,25 @@ pub fn schema(args: SchemaArgs) -> ExitCode {
     print!("{text}");
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_report_shows_the_bus_load_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let checked = takt_sequences::check_file(&path);
+        let text = report(&checked, "config/cell.toml");
+        assert!(
+            text.contains("planned load 55.4 % of 70 % ceiling"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x_drive TPDO1                 0x181     6   115      500    5.75"),
+            "{text}"
+        );
+        assert!(text.contains("result: ok"), "{text}");
+    }
+}

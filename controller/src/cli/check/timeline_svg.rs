@@ -305,3 +305,29 @@ fn position_at(pass: &super::dry_run::Pass, axis: usize, t: f64) -> f64 {
 fn trim(v: f64) -> String {
     takt_sequences::quantity::trim_float((v * 1000.0).round() / 1000.0)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_timeline_draws_steps_belts_and_axes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let program = takt_sequences::check_file(&path).program.unwrap();
+        let run = super::super::dry_run::run(&program);
+        let svg = render(&program, &run);
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+        // One position plot per gantry axis, one bar or diamond per step.
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert_eq!(
+            svg.matches("<title>").count() - run.steady.belts.len(),
+            run.steady.bars.len()
+        );
+        // Every label stays inside the picture.
+        for part in svg.split("<text x=\"").skip(1) {
+            let x: f64 = part.split('"').next().unwrap().parse().unwrap();
+            assert!((0.0..=WIDTH).contains(&x), "{x}");
+        }
+    }
+}
