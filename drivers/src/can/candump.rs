@@ -439,9 +439,12 @@ fn encode_error(event: &BusStateEvent) -> (u32, [u8; 8]) {
             data[1] = err::CRTL_RX_OVERFLOW;
             (err::CRTL, data)
         }
-        BusStateEvent::ProtocolError { counters } => {
-            (with_counters(err::PROT, &mut data, counters), data)
-        }
+        // SocketCAN drivers report a bus error as PROT | BUSERROR; python-can reads only
+        // frames with BUSERROR as error frames.
+        BusStateEvent::ProtocolError { counters } => (
+            with_counters(err::PROT | err::BUSERROR, &mut data, counters),
+            data,
+        ),
     }
 }
 
