@@ -1,32 +1,12 @@
 //! Sampling a planned move allocates nothing, and neither does planning one: both can run in
-//! the real-time cycle. This binary has its own counting global allocator.
+//! the real-time cycle. Allocations are counted on the test thread only (takt-alloc-count).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use takt_controller::motion::{Limits, plan_move};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: takt_alloc_count::CountingAllocator = takt_alloc_count::CountingAllocator;
 
 #[test]
 fn planning_and_sampling_do_not_allocate() {
@@ -47,18 +27,18 @@ fn planning_and_sampling_do_not_allocate() {
     };
     let mut positions = [0.0f64; 3];
     let mut checksum = 0.0;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for k in 0..100 {
-        let target = [120.0 + f64::from(k), 40.0, 12.0];
-        let plan = plan_move(&[480.0, 320.0, 100.0], &target, &[x, y, z], true).unwrap();
-        // One sample per 1 ms cycle over the whole move.
-        let cycles = (plan.duration() * 1000.0).ceil() as u32;
-        for c in 0..=cycles {
-            plan.positions_at(f64::from(c) * 1e-3, &mut positions);
-            checksum += positions[0] + plan.sample(2, f64::from(c) * 1e-3).velocity;
+    let (_, allocations) = takt_alloc_count::allocations_in(|| {
+        for k in 0..100 {
+            let target = [120.0 + f64::from(k), 40.0, 12.0];
+            let plan = plan_move(&[480.0, 320.0, 100.0], &target, &[x, y, z], true).unwrap();
+            // One sample per 1 ms cycle over the whole move.
+            let cycles = (plan.duration() * 1000.0).ceil() as u32;
+            for c in 0..=cycles {
+                plan.positions_at(f64::from(c) * 1e-3, &mut positions);
+                checksum += positions[0] + plan.sample(2, f64::from(c) * 1e-3).velocity;
+            }
         }
-    }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    assert_eq!(after - before, 0);
+    });
+    assert_eq!(allocations, 0);
     assert!(checksum.is_finite());
 }

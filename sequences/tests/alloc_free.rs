@@ -2,42 +2,18 @@
 //! a walk over the instructions — threads, repeat counters and retry counters sized from
 //! `ProgramLimits` once — runs thousands of passes of the demo with zero allocations.
 //!
-//! This test binary has its own counting global allocator, so nothing else is measured.
+//! Allocations are counted on the test thread only (takt-alloc-count).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use takt_sequences::program::{
     AxisId, AxisState, CellView, InputId, Instr, InstrId, OnTimeout, OutputId, Program, RepeatUntil,
 };
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: takt_alloc_count::CountingAllocator = takt_alloc_count::CountingAllocator;
 
 /// A cell where every input is on and every axis is where it was last sent.
 struct Cell {
@@ -203,17 +179,18 @@ fn conditions_and_passes_do_not_allocate() {
         positions: [0; 8],
         inputs: u64::MAX,
     };
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let mut executed = 0;
-    let mut interlocks_true = 0;
-    for _ in 0..2000 {
-        executed += exec.pass(&p, &mut cell);
-        for il in &p.interlocks {
-            interlocks_true += usize::from(p.eval(il.require, &cell));
+    let ((executed, interlocks_true), allocations) = takt_alloc_count::allocations_in(|| {
+        let mut executed = 0;
+        let mut interlocks_true = 0;
+        for _ in 0..2000 {
+            executed += exec.pass(&p, &mut cell);
+            for il in &p.interlocks {
+                interlocks_true += usize::from(p.eval(il.require, &cell));
+            }
         }
-    }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    assert_eq!(after - before, 0, "allocations while executing");
+        (executed, interlocks_true)
+    });
+    assert_eq!(allocations, 0, "allocations while executing");
     // Every instruction of the demo ran in every pass (17 steps, 20 instructions).
     assert_eq!(executed, 2000 * p.code.len() as u32);
     assert!(interlocks_true > 0);

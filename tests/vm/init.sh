@@ -94,21 +94,19 @@ mkdir -p $r/run/takt-job $r/run/host-tmp
 mount -t 9p -o "$ninep,ro" taktjob $r/run/takt-job || die "cannot mount the job share over 9p (tag taktjob)"
 token=$(cat $r/run/takt-job/token) || die "job share has no token"
 
-# Keep the host's /tmp reachable before a tmpfs hides it: a command may be started from
-# a directory under /tmp (a test's temporary directory, say).
+# Keep the host's /tmp reachable before a tmpfs hides it: the checkout, its target
+# directory or a test's temporary directory may live under /tmp. Every directory there
+# stays visible (read-only, as all of the host is) at its own path; /tmp itself is a
+# fresh tmpfs so the command can create files in it.
 mount -o bind $r/tmp $r/run/host-tmp || die "cannot bind the host /tmp"
 mount -t tmpfs -o mode=1777 tmpfs $r/tmp || die "cannot mount tmpfs on /tmp"
-cwd=$(cat $r/run/takt-job/cwd) || die "job share has no cwd"
-case "$cwd" in
-/tmp/?*)
-    top=${cwd#/tmp/}
-    top=${top%%/*}
-    if [ -d "$r/run/host-tmp/$top" ]; then
-        mkdir -p "$r/tmp/$top"
-        mount -o bind "$r/run/host-tmp/$top" "$r/tmp/$top" || die "cannot bind /tmp/$top"
-    fi
-    ;;
-esac
+for d in $r/run/host-tmp/*/ $r/run/host-tmp/.[!.]*/; do
+    [ -d "$d" ] || continue
+    top=${d%/}
+    top=${top##*/}
+    mkdir -p "$r/tmp/$top"
+    mount -o bind "$r/run/host-tmp/$top" "$r/tmp/$top" || die "cannot bind /tmp/$top"
+done
 
 for d in proc sys dev; do
     mount -o move /$d $r/$d || die "cannot move /$d into the new root"
