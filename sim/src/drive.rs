@@ -1,0 +1,1079 @@
+//! A simulated CiA 402 drive (IEC 61800-7-201 / CiA 402-2): the power drive system state
+//! machine with quick stop (0x605A) and fault reaction (0x605E), fault reset on the rising
+//! edge of controlword bit 7, the abort connection option 0x6007 on heartbeat loss, and the
+//! modes profile position (new set-point / set-point acknowledge handshake, change set
+//! immediately, relative targets, halt, target reached through the position window
+//! 0x6067/0x6068), cyclic synchronous position (0x607A taken at each SYNC and interpolated
+//! over the SYNC period), profile velocity (0x60FF) and homing (0x6098: 35/37 current
+//! position, 19 and 21 home switch on the positive / negative side, speeds 0x6099,
+//! acceleration 0x609A, home offset 0x607C). Software position limits 0x607D clamp targets
+//! and raise "internal limit active"; a following error beyond 0x6065 for longer than
+//! 0x6066 faults the drive with error code and EMCY 0x8611.
+//!
+//! Behind it a [`Motor`] (servo with the drive's position loop, or open-loop stepper with an
+//! encoder) moves the axis; the world reads the axis' physical position in mm. Position
+//! actual 0x6064 is the encoder: incremental unless the spec says absolute, so a reboot
+//! loses the homing.
+
+use core::f64::consts::TAU;
+use core::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use takt_drivers::can::Timestamp;
+use takt_drivers::canopen::ErrorRegister;
+use takt_drivers::canopen::emcy::FOLLOWING_ERROR;
+use takt_drivers::canopen::sdo::AbortCode;
+
+use crate::cia402::{Command, Controlword, Mode, PowerState, Statusword};
+use crate::node::{CoreEvents, EMCY_HEARTBEAT, NodeCore};
+use crate::od::{Access, DataType, Entry, ObjectDictionary, OdError, Slot};
+use crate::physics::{Motor, Servo, ServoParams, Stepper, StepperParams};
+use crate::profile::Profile;
+
+/// The motor behind a drive.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MotorSpec {
+    /// A servo motor with an encoder of `counts_per_rev`.
+    Servo {
+        /// Mechanics and loop tuning.
+        params: ServoParams,
+        /// Encoder counts per motor revolution (the drive's position unit).
+        counts_per_rev: u32,
+    },
+    /// A stepper run open loop, with an encoder read back at the micro-step resolution.
+    Stepper {
+        /// Mechanics.
+        params: StepperParams,
+        /// Micro-steps per full step; one micro-step is one position count.
+        microsteps: u32,
+    },
+}
+
+impl MotorSpec {
+    /// Position counts per motor revolution.
+    pub fn counts_per_rev(&self) -> f64 {
+        match *self {
+            MotorSpec::Servo { counts_per_rev, .. } => f64::from(counts_per_rev),
+            MotorSpec::Stepper { params, microsteps } => {
+                f64::from(params.full_steps_per_rev) * f64::from(microsteps)
+            }
+        }
+    }
+}
+
+/// Factory defaults of the CiA 402 parameters, in position counts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveDefaults {
+    /// 0x6081 profile velocity, counts/s.
+    pub profile_velocity: u32,
+    /// 0x6083 profile acceleration, counts/s².
+    pub profile_acceleration: u32,
+    /// 0x6084 profile deceleration, counts/s².
+    pub profile_deceleration: u32,
+    /// 0x6085 quick stop deceleration, counts/s².
+    pub quick_stop_deceleration: u32,
+    /// 0x6065 following error window, counts (0xFFFF_FFFF: off).
+    pub following_error_window: u32,
+    /// 0x6066 following error time-out, ms.
+    pub following_error_timeout_ms: u16,
+    /// 0x6067 position window, counts.
+    pub position_window: u32,
+    /// 0x6068 position window time, ms.
+    pub position_window_time_ms: u16,
+    /// 0x607D software position limits (min, max), counts; equal values: no limits.
+    pub software_limits: [i32; 2],
+    /// 0x605A quick stop option code.
+    pub quick_stop_option: i16,
+    /// 0x605E fault reaction option code.
+    pub fault_reaction_option: i16,
+    /// 0x6007 abort connection option code.
+    pub abort_connection_option: i16,
+    /// 0x6099 homing speeds (switch search, zero search), counts/s.
+    pub homing_speeds: [u32; 2],
+    /// 0x609A homing acceleration, counts/s².
+    pub homing_acceleration: u32,
+}
+
+/// One simulated drive and its axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveSpec {
+    /// The motor.
+    pub motor: MotorSpec,
+    /// Travel per motor revolution, mm (lead of the screw, or belt travel).
+    pub mm_per_rev: f64,
+    /// Physical position at power-on, mm (machine coordinates the world uses).
+    pub start_mm: f64,
+    /// True for an absolute encoder: position actual survives a reboot.
+    #[serde(default)]
+    pub absolute_encoder: bool,
+    /// Physical position of the home switch edge, mm, if the axis has one.
+    #[serde(default)]
+    pub home_switch_mm: Option<f64>,
+    /// Distance a homing search may travel before it gives up with a homing error, mm.
+    pub homing_search_mm: f64,
+    /// CiA 402 parameter defaults.
+    pub defaults: DriveDefaults,
+}
+
+impl DriveSpec {
+    /// Position counts per mm of travel.
+    pub fn counts_per_mm(&self) -> f64 {
+        self.motor.counts_per_rev() / self.mm_per_rev
+    }
+}
+
+/// Homing methods the drive supports (0x6098).
+pub const HOMING_METHODS: [i8; 4] = [19, 21, 35, 37];
+
+#[derive(Clone, Copy, Debug)]
+struct Slots {
+    controlword: Slot,
+    statusword: Slot,
+    error_code: Slot,
+    quick_stop_option: Slot,
+    fault_reaction_option: Slot,
+    abort_connection: Slot,
+    mode: Slot,
+    mode_display: Slot,
+    position_demand: Slot,
+    position_actual: Slot,
+    velocity_actual: Slot,
+    fe_window: Slot,
+    fe_timeout: Slot,
+    fe_actual: Slot,
+    position_window: Slot,
+    position_window_time: Slot,
+    target_position: Slot,
+    home_offset: Slot,
+    limit_min: Slot,
+    limit_max: Slot,
+    profile_velocity: Slot,
+    profile_acceleration: Slot,
+    profile_deceleration: Slot,
+    quick_stop_deceleration: Slot,
+    homing_method: Slot,
+    homing_speed_switch: Slot,
+    homing_speed_zero: Slot,
+    homing_acceleration: Slot,
+    target_velocity: Slot,
+    digital_inputs: Slot,
+}
+
+impl Slots {
+    fn resolve(od: &ObjectDictionary) -> Result<Slots, OdError> {
+        Ok(Slots {
+            controlword: od.require(0x6040, 0)?,
+            statusword: od.require(0x6041, 0)?,
+            error_code: od.require(0x603F, 0)?,
+            quick_stop_option: od.require(0x605A, 0)?,
+            fault_reaction_option: od.require(0x605E, 0)?,
+            abort_connection: od.require(0x6007, 0)?,
+            mode: od.require(0x6060, 0)?,
+            mode_display: od.require(0x6061, 0)?,
+            position_demand: od.require(0x6062, 0)?,
+            position_actual: od.require(0x6064, 0)?,
+            velocity_actual: od.require(0x606C, 0)?,
+            fe_window: od.require(0x6065, 0)?,
+            fe_timeout: od.require(0x6066, 0)?,
+            fe_actual: od.require(0x60F4, 0)?,
+            position_window: od.require(0x6067, 0)?,
+            position_window_time: od.require(0x6068, 0)?,
+            target_position: od.require(0x607A, 0)?,
+            home_offset: od.require(0x607C, 0)?,
+            limit_min: od.require(0x607D, 1)?,
+            limit_max: od.require(0x607D, 2)?,
+            profile_velocity: od.require(0x6081, 0)?,
+            profile_acceleration: od.require(0x6083, 0)?,
+            profile_deceleration: od.require(0x6084, 0)?,
+            quick_stop_deceleration: od.require(0x6085, 0)?,
+            homing_method: od.require(0x6098, 0)?,
+            homing_speed_switch: od.require(0x6099, 1)?,
+            homing_speed_zero: od.require(0x6099, 2)?,
+            homing_acceleration: od.require(0x609A, 0)?,
+            target_velocity: od.require(0x60FF, 0)?,
+            digital_inputs: od.require(0x60FD, 0)?,
+        })
+    }
+}
+
+/// Digital inputs 0x60FD bit 2: home switch (CiA 402 §6.4.2).
+const INPUT_HOME_SWITCH: i64 = 1 << 2;
+
+/// The CiA 402 entries of a drive with these defaults.
+pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
+    use Access::{ReadOnly as Ro, ReadWrite as Rw};
+    use DataType::{Integer8 as I8, Integer16 as I16, Integer32 as I32};
+    use DataType::{Unsigned8 as U8, Unsigned16 as U16, Unsigned32 as U32};
+    let modes = Mode::ProfilePosition.supported_bit()
+        | Mode::ProfileVelocity.supported_bit()
+        | Mode::Homing.supported_bit()
+        | Mode::CyclicSyncPosition.supported_bit();
+    fn u(v: impl Into<i64>) -> i64 {
+        v.into()
+    }
+    vec![
+        Entry::text(0x2001, 0, "axis label", Rw, "", 32),
+        Entry::new(
+            0x6007,
+            0,
+            "abort connection option code",
+            I16,
+            Rw,
+            u(d.abort_connection_option),
+        )
+        .range(0, 3),
+        Entry::new(0x603F, 0, "error code", U16, Ro, 0).mappable(),
+        Entry::new(0x6040, 0, "controlword", U16, Rw, 0).mappable(),
+        Entry::new(0x6041, 0, "statusword", U16, Ro, 0).mappable(),
+        Entry::new(
+            0x605A,
+            0,
+            "quick stop option code",
+            I16,
+            Rw,
+            u(d.quick_stop_option),
+        )
+        .range(0, 8),
+        Entry::new(
+            0x605E,
+            0,
+            "fault reaction option code",
+            I16,
+            Rw,
+            u(d.fault_reaction_option),
+        )
+        .range(0, 2),
+        Entry::new(0x6060, 0, "modes of operation", I8, Rw, 0).mappable(),
+        Entry::new(0x6061, 0, "modes of operation display", I8, Ro, 0).mappable(),
+        Entry::new(0x6062, 0, "position demand value", I32, Ro, 0).mappable(),
+        Entry::new(0x6064, 0, "position actual value", I32, Ro, 0).mappable(),
+        Entry::new(
+            0x6065,
+            0,
+            "following error window",
+            U32,
+            Rw,
+            u(d.following_error_window),
+        ),
+        Entry::new(
+            0x6066,
+            0,
+            "following error time out",
+            U16,
+            Rw,
+            u(d.following_error_timeout_ms),
+        ),
+        Entry::new(0x6067, 0, "position window", U32, Rw, u(d.position_window)),
+        Entry::new(
+            0x6068,
+            0,
+            "position window time",
+            U16,
+            Rw,
+            u(d.position_window_time_ms),
+        ),
+        Entry::new(0x606C, 0, "velocity actual value", I32, Ro, 0).mappable(),
+        Entry::new(0x607A, 0, "target position", I32, Rw, 0).mappable(),
+        Entry::new(0x607C, 0, "home offset", I32, Rw, 0),
+        Entry::new(0x607D, 0, "software position limit", U8, Access::Const, 2),
+        Entry::new(
+            0x607D,
+            1,
+            "min position limit",
+            I32,
+            Rw,
+            u(d.software_limits[0]),
+        ),
+        Entry::new(
+            0x607D,
+            2,
+            "max position limit",
+            I32,
+            Rw,
+            u(d.software_limits[1]),
+        ),
+        Entry::new(
+            0x6081,
+            0,
+            "profile velocity",
+            U32,
+            Rw,
+            u(d.profile_velocity),
+        )
+        .mappable(),
+        Entry::new(
+            0x6083,
+            0,
+            "profile acceleration",
+            U32,
+            Rw,
+            u(d.profile_acceleration),
+        )
+        .mappable(),
+        Entry::new(
+            0x6084,
+            0,
+            "profile deceleration",
+            U32,
+            Rw,
+            u(d.profile_deceleration),
+        )
+        .mappable(),
+        Entry::new(
+            0x6085,
+            0,
+            "quick stop deceleration",
+            U32,
+            Rw,
+            u(d.quick_stop_deceleration),
+        ),
+        Entry::new(0x6098, 0, "homing method", I8, Rw, 35),
+        Entry::new(0x6099, 0, "homing speeds", U8, Access::Const, 2),
+        Entry::new(
+            0x6099,
+            1,
+            "speed during search for switch",
+            U32,
+            Rw,
+            u(d.homing_speeds[0]),
+        ),
+        Entry::new(
+            0x6099,
+            2,
+            "speed during search for zero",
+            U32,
+            Rw,
+            u(d.homing_speeds[1]),
+        ),
+        Entry::new(
+            0x609A,
+            0,
+            "homing acceleration",
+            U32,
+            Rw,
+            u(d.homing_acceleration),
+        ),
+        Entry::new(0x60F4, 0, "following error actual value", I32, Ro, 0).mappable(),
+        Entry::new(0x60FD, 0, "digital inputs", U32, Ro, 0).mappable(),
+        Entry::new(0x60FF, 0, "target velocity", I32, Rw, 0).mappable(),
+        Entry::new(
+            0x6502,
+            0,
+            "supported drive modes",
+            U32,
+            Access::Const,
+            u(modes),
+        ),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HomingPhase {
+    Idle,
+    /// Searching for the switch at the fast speed in `dir` until its state becomes
+    /// `until_active`.
+    Search {
+        dir: i8,
+        until_active: bool,
+        fast: bool,
+    },
+    Stopping,
+    Done,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Csp {
+    from: f64,
+    to: f64,
+    at: Option<Timestamp>,
+    period: Duration,
+}
+
+/// A simulated CiA 402 drive. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Drive {
+    spec: DriveSpec,
+    s: Slots,
+    motor: Motor,
+    counts_per_rad: f64,
+    offset_counts: f64,
+    power: PowerState,
+    mode: Option<Mode>,
+    profile: Profile,
+    target_counts: f64,
+    pending_counts: Option<f64>,
+    set_point_acked: bool,
+    demand_done: bool,
+    in_window_since: Option<Timestamp>,
+    limit_active: bool,
+    csp: Csp,
+    homing: HomingPhase,
+    homing_start_mm: f64,
+    prev_controlword: u16,
+    fe_since: Option<Timestamp>,
+    fe_exceeded: bool,
+    sto: bool,
+    substeps: u32,
+}
+
+impl Drive {
+    /// The drive for `spec`, with its slots resolved in `od` (which must hold
+    /// [`drive_entries`]), stepping its motor `substeps` times per update.
+    pub fn new(spec: DriveSpec, od: &ObjectDictionary, substeps: u32) -> Result<Drive, OdError> {
+        let motor = match spec.motor {
+            MotorSpec::Servo { params, .. } => Motor::Servo(Servo::new(params)),
+            MotorSpec::Stepper { params, .. } => Motor::Stepper(Stepper::new(params)),
+        };
+        let counts_per_rad = spec.motor.counts_per_rev() / TAU;
+        Ok(Drive {
+            s: Slots::resolve(od)?,
+            motor,
+            counts_per_rad,
+            offset_counts: 0.0,
+            power: PowerState::NotReadyToSwitchOn,
+            mode: None,
+            profile: Profile::default(),
+            target_counts: 0.0,
+            pending_counts: None,
+            set_point_acked: false,
+            demand_done: true,
+            in_window_since: None,
+            limit_active: false,
+            csp: Csp {
+                from: 0.0,
+                to: 0.0,
+                at: None,
+                period: Duration::ZERO,
+            },
+            homing: HomingPhase::Idle,
+            homing_start_mm: 0.0,
+            prev_controlword: 0,
+            fe_since: None,
+            fe_exceeded: false,
+            sto: false,
+            substeps: substeps.max(1),
+            spec,
+        })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &DriveSpec {
+        &self.spec
+    }
+
+    /// The power state.
+    pub fn power_state(&self) -> PowerState {
+        self.power
+    }
+
+    /// The physical position of the axis, mm (ground truth for the world).
+    pub fn physical_mm(&self) -> f64 {
+        self.spec.start_mm + self.motor.angle_rad() / TAU * self.spec.mm_per_rev
+    }
+
+    /// The physical velocity of the axis, mm/s.
+    pub fn velocity_mm_s(&self) -> f64 {
+        self.motor.speed_rad_s() / TAU * self.spec.mm_per_rev
+    }
+
+    /// The motor torque in the last step, N·m.
+    pub fn torque_nm(&self) -> f64 {
+        self.motor.torque_nm()
+    }
+
+    fn actual_counts(&self) -> f64 {
+        self.motor.angle_rad() * self.counts_per_rad + self.offset_counts
+    }
+
+    /// Position actual as 0x6064 reports it.
+    pub fn position_actual_counts(&self) -> i32 {
+        self.actual_counts().round() as i32
+    }
+
+    /// Position demand, counts.
+    pub fn position_demand_counts(&self) -> f64 {
+        self.profile.position_counts
+    }
+
+    /// Safe torque off from the e-stop chain: torque off at once, and the drive cannot be
+    /// switched on while it lasts.
+    pub fn set_safe_torque_off(&mut self, sto: bool) {
+        self.sto = sto;
+    }
+
+    /// Loses `full_steps` full steps (steppers only; returns false for a servo).
+    pub fn lose_steps(&mut self, full_steps: i32) -> bool {
+        match &mut self.motor {
+            Motor::Stepper(s) => {
+                s.lose_steps(full_steps);
+                true
+            }
+            Motor::Servo(_) => false,
+        }
+    }
+
+    /// Checks a write to the drive's entries for what the drive refuses beyond type and
+    /// range: unsupported modes and homing methods (0x0609_0030).
+    pub fn check_write(od: &ObjectDictionary, slot: Slot, value: i64) -> Result<(), AbortCode> {
+        let mux = od.entry(slot).mux();
+        match (mux.index, mux.sub) {
+            (0x6060, 0) if value != 0 && Mode::from_i8(value as i8).is_none() => {
+                Err(AbortCode::InvalidValue)
+            }
+            (0x6098, 0) if !HOMING_METHODS.contains(&(value as i8)) => Err(AbortCode::InvalidValue),
+            _ => Ok(()),
+        }
+    }
+
+    /// Raises a fault with `code` (CiA 402 error code 0x603F, EMCY): the fault reaction
+    /// starts unless the drive is already faulted.
+    pub fn fault(&mut self, core: &mut NodeCore, code: u16) {
+        if matches!(
+            self.power,
+            PowerState::Fault | PowerState::FaultReactionActive
+        ) {
+            return;
+        }
+        self.power = PowerState::FaultReactionActive;
+        core.od_mut().set(self.s.error_code, i64::from(code));
+        let register =
+            core.error_register() | ErrorRegister::GENERIC | ErrorRegister::DEVICE_PROFILE;
+        core.emcy(code, register, [0; 5]);
+    }
+
+    fn reset_application(&mut self) {
+        self.power = PowerState::NotReadyToSwitchOn;
+        self.mode = None;
+        if !self.spec.absolute_encoder {
+            // An incremental encoder counts from zero where the axis stands at power-up.
+            self.offset_counts = -self.motor.angle_rad() * self.counts_per_rad;
+        }
+        self.profile = Profile::at(self.actual_counts());
+        self.homing = HomingPhase::Idle;
+        self.prev_controlword = 0;
+        self.set_point_acked = false;
+        self.pending_counts = None;
+        self.fe_since = None;
+        self.fe_exceeded = false;
+    }
+
+    fn home_switch_active(&self, method: i8) -> bool {
+        match self.spec.home_switch_mm {
+            Some(edge) if method == 21 => self.physical_mm() <= edge,
+            Some(edge) => self.physical_mm() >= edge,
+            None => false,
+        }
+    }
+
+    fn enter_operation(&mut self) {
+        let actual = self.actual_counts();
+        self.profile = Profile::at(actual);
+        self.target_counts = actual;
+        self.pending_counts = None;
+        self.demand_done = true;
+        self.csp = Csp {
+            from: actual,
+            to: actual,
+            at: None,
+            period: Duration::ZERO,
+        };
+        self.homing = HomingPhase::Idle;
+        self.fe_since = None;
+    }
+
+    fn clamp_to_limits(&mut self, od: &ObjectDictionary, target: f64) -> f64 {
+        let (min, max) = (
+            od.get(self.s.limit_min) as f64,
+            od.get(self.s.limit_max) as f64,
+        );
+        if min < max && (target < min || target > max) {
+            self.limit_active = true;
+            target.clamp(min, max)
+        } else {
+            target
+        }
+    }
+
+    /// One update of `dt` at `now`, after the core took in this step's frames.
+    pub fn update(
+        &mut self,
+        core: &mut NodeCore,
+        events: CoreEvents,
+        now: Timestamp,
+        dt: Duration,
+    ) {
+        if events.application_reset {
+            self.reset_application();
+        }
+        let booted = core.state() != crate::node::NodeState::Initialising;
+        if self.power == PowerState::NotReadyToSwitchOn && booted {
+            // Transition 1: self-test done.
+            self.power = PowerState::SwitchOnDisabled;
+        }
+        let od = core.od();
+        let cw = od.get(self.s.controlword) as u16;
+        let rising = cw & !self.prev_controlword;
+        self.prev_controlword = cw;
+        if events.heartbeat_lost {
+            match od.get(self.s.abort_connection) {
+                1 => self.fault(core, EMCY_HEARTBEAT),
+                2 if self.power != PowerState::Fault => {
+                    self.power = PowerState::SwitchOnDisabled;
+                }
+                3 if self.power == PowerState::OperationEnabled => {
+                    self.power = PowerState::QuickStopActive;
+                }
+                _ => {}
+            }
+        }
+        self.power_transitions(core, cw, rising);
+        let od = core.od();
+        let requested = Mode::from_i8(od.get(self.s.mode) as i8);
+        if requested != self.mode {
+            self.mode = requested;
+            if self.power == PowerState::OperationEnabled {
+                let p = self.profile.position_counts;
+                self.target_counts = p;
+                self.pending_counts = None;
+                self.demand_done = self.profile.is_still();
+                self.csp = Csp {
+                    from: p,
+                    to: p,
+                    at: None,
+                    period: Duration::ZERO,
+                };
+                self.homing = HomingPhase::Idle;
+            }
+        }
+        let dt_s = dt.as_secs_f64();
+        let before = self.profile;
+        self.limit_active = false;
+        self.generate(core, cw, rising, events.sync, now, dt_s);
+        self.move_motor(before, dt_s);
+        self.monitor(core, now);
+        self.publish(core, cw, now);
+    }
+
+    fn power_transitions(&mut self, core: &mut NodeCore, cw: u16, rising: u16) {
+        use PowerState::*;
+        if self.sto
+            && matches!(
+                self.power,
+                ReadyToSwitchOn | SwitchedOn | OperationEnabled | QuickStopActive
+            )
+        {
+            self.power = SwitchOnDisabled;
+            return;
+        }
+        if self.power == Fault {
+            if rising & Controlword::FAULT_RESET.bits() != 0 {
+                // Transition 15.
+                self.power = SwitchOnDisabled;
+                core.od_mut().set(self.s.error_code, 0);
+                core.emcy(0, ErrorRegister::empty(), [0; 5]);
+            }
+            return;
+        }
+        if matches!(self.power, FaultReactionActive | NotReadyToSwitchOn) {
+            return;
+        }
+        let command = Command::decode(cw);
+        let next = match (self.power, command) {
+            (SwitchOnDisabled, Command::Shutdown) if !self.sto => ReadyToSwitchOn,
+            (ReadyToSwitchOn, Command::SwitchOn) => SwitchedOn,
+            // Switch on and enable in one command: transitions 3 and 4 together.
+            (ReadyToSwitchOn | SwitchedOn, Command::EnableOperation) => OperationEnabled,
+            (ReadyToSwitchOn | SwitchedOn | OperationEnabled, Command::DisableVoltage) => {
+                SwitchOnDisabled
+            }
+            (ReadyToSwitchOn | SwitchedOn, Command::QuickStop) => SwitchOnDisabled,
+            (SwitchedOn | OperationEnabled, Command::Shutdown) => ReadyToSwitchOn,
+            (OperationEnabled, Command::SwitchOn) => SwitchedOn,
+            (OperationEnabled, Command::QuickStop) => QuickStopActive,
+            (QuickStopActive, Command::DisableVoltage) => SwitchOnDisabled,
+            (QuickStopActive, Command::EnableOperation) => {
+                // Transition 16, only for the options that stay in quick stop active.
+                if core.od().get(self.s.quick_stop_option) >= 5 && self.profile.is_still() {
+                    OperationEnabled
+                } else {
+                    QuickStopActive
+                }
+            }
+            (state, _) => state,
+        };
+        if next == OperationEnabled && self.power != OperationEnabled {
+            if self.power != QuickStopActive {
+                self.enter_operation();
+            } else {
+                self.target_counts = self.profile.position_counts;
+                self.demand_done = true;
+            }
+        }
+        self.power = next;
+    }
+
+    fn generate(
+        &mut self,
+        core: &mut NodeCore,
+        cw: u16,
+        rising: u16,
+        sync: bool,
+        now: Timestamp,
+        dt_s: f64,
+    ) {
+        let od = core.od();
+        let decel = od.get(self.s.profile_deceleration) as f64;
+        let quick_decel = od.get(self.s.quick_stop_deceleration) as f64;
+        match self.power {
+            PowerState::OperationEnabled => {}
+            PowerState::QuickStopActive => {
+                let option = od.get(self.s.quick_stop_option);
+                if option == 0 {
+                    self.power = PowerState::SwitchOnDisabled;
+                    return;
+                }
+                let d = match option {
+                    1 | 5 => decel,
+                    _ => quick_decel,
+                };
+                if self.profile.stop(d, dt_s) && (1..=4).contains(&option) {
+                    self.power = PowerState::SwitchOnDisabled;
+                }
+                return;
+            }
+            PowerState::FaultReactionActive => {
+                let option = od.get(self.s.fault_reaction_option);
+                let stopped = match option {
+                    0 => true,
+                    1 => self.profile.stop(decel, dt_s),
+                    _ => self.profile.stop(quick_decel, dt_s),
+                };
+                if stopped {
+                    self.power = PowerState::Fault;
+                }
+                return;
+            }
+            _ => {
+                // No torque: the demand follows the axis so that enabling does not jump.
+                self.profile = Profile::at(self.actual_counts());
+                return;
+            }
+        }
+        let halt = cw & Controlword::HALT.bits() != 0;
+        let vmax = od.get(self.s.profile_velocity) as f64;
+        let accel = od.get(self.s.profile_acceleration) as f64;
+        match self.mode {
+            Some(Mode::ProfilePosition) => {
+                if cw & Controlword::NEW_SET_POINT.bits() == 0 {
+                    self.set_point_acked = false;
+                } else if !self.set_point_acked {
+                    let raw = od.get(self.s.target_position) as f64;
+                    let target = if cw & Controlword::RELATIVE.bits() != 0 {
+                        self.target_counts + raw
+                    } else {
+                        raw
+                    };
+                    let target = self.clamp_to_limits(core.od(), target);
+                    let immediate = cw & Controlword::CHANGE_IMMEDIATELY.bits() != 0;
+                    if immediate || self.demand_done {
+                        self.target_counts = target;
+                        self.pending_counts = None;
+                        self.demand_done = false;
+                        self.in_window_since = None;
+                        self.set_point_acked = true;
+                    } else if self.pending_counts.is_none() {
+                        self.pending_counts = Some(target);
+                        self.set_point_acked = true;
+                    }
+                }
+                if halt {
+                    self.profile.stop(decel, dt_s);
+                } else if !self.demand_done
+                    && self
+                        .profile
+                        .to_position(self.target_counts, vmax, accel, decel, dt_s)
+                {
+                    match self.pending_counts.take() {
+                        Some(next) => {
+                            self.target_counts = next;
+                            self.in_window_since = None;
+                        }
+                        None => self.demand_done = true,
+                    }
+                }
+            }
+            Some(Mode::CyclicSyncPosition) => {
+                if sync {
+                    let raw = core.od().get(self.s.target_position) as f64;
+                    let target = self.clamp_to_limits(core.od(), raw);
+                    let period = self
+                        .csp
+                        .at
+                        .map_or(Duration::ZERO, |t| now.saturating_since(t));
+                    self.csp = Csp {
+                        from: self.profile.position_counts,
+                        to: target,
+                        at: Some(now),
+                        period,
+                    };
+                }
+                let f = match self.csp.at {
+                    Some(at) if !self.csp.period.is_zero() => {
+                        (now.saturating_since(at).as_secs_f64() / self.csp.period.as_secs_f64())
+                            .min(1.0)
+                    }
+                    _ => 1.0,
+                };
+                let p = self.csp.from + (self.csp.to - self.csp.from) * f;
+                self.profile.velocity_counts_s = (p - self.profile.position_counts) / dt_s;
+                self.profile.position_counts = p;
+            }
+            Some(Mode::ProfileVelocity) => {
+                let mut v = if halt {
+                    0.0
+                } else {
+                    od.get(self.s.target_velocity) as f64
+                };
+                let (min, max) = (
+                    od.get(self.s.limit_min) as f64,
+                    od.get(self.s.limit_max) as f64,
+                );
+                let p = self.profile.position_counts;
+                if min < max && ((v > 0.0 && p >= max) || (v < 0.0 && p <= min)) {
+                    v = 0.0;
+                    self.limit_active = true;
+                }
+                self.profile.to_velocity(v, accel, decel, dt_s);
+            }
+            Some(Mode::Homing) => self.home(core, rising, halt, dt_s),
+            None => {
+                self.profile.stop(decel, dt_s);
+            }
+        }
+    }
+
+    fn home(&mut self, core: &mut NodeCore, rising: u16, halt: bool, dt_s: f64) {
+        let od = core.od();
+        let method = od.get(self.s.homing_method) as i8;
+        let fast = od.get(self.s.homing_speed_switch) as f64;
+        let slow = od.get(self.s.homing_speed_zero) as f64;
+        let accel = od.get(self.s.homing_acceleration) as f64;
+        let home_offset = od.get(self.s.home_offset) as f64;
+        if rising & Controlword::NEW_SET_POINT.bits() != 0 {
+            self.homing_start_mm = self.physical_mm();
+            self.homing = match method {
+                35 | 37 => {
+                    self.set_position(home_offset);
+                    HomingPhase::Done
+                }
+                19 | 21 if self.spec.home_switch_mm.is_some() => {
+                    // Method 19: the switch is active on the positive side; 21 mirrors it.
+                    let towards: i8 = if method == 19 { 1 } else { -1 };
+                    if self.home_switch_active(method) {
+                        HomingPhase::Search {
+                            dir: -towards,
+                            until_active: false,
+                            fast: true,
+                        }
+                    } else {
+                        HomingPhase::Search {
+                            dir: towards,
+                            until_active: true,
+                            fast: true,
+                        }
+                    }
+                }
+                _ => HomingPhase::Error,
+            };
+        }
+        if halt {
+            self.profile.stop(accel, dt_s);
+            return;
+        }
+        match self.homing {
+            HomingPhase::Search {
+                dir,
+                until_active,
+                fast: is_fast,
+            } => {
+                let speed = if is_fast { fast } else { slow };
+                self.profile
+                    .to_velocity(f64::from(dir) * speed, accel, accel, dt_s);
+                if (self.physical_mm() - self.homing_start_mm).abs() > self.spec.homing_search_mm {
+                    self.homing = HomingPhase::Error;
+                    return;
+                }
+                if self.home_switch_active(method) == until_active {
+                    let towards: i8 = if method == 19 { 1 } else { -1 };
+                    self.homing = if until_active {
+                        // Found the switch: back off slowly until it releases; that edge,
+                        // approached from the active side, is home.
+                        HomingPhase::Search {
+                            dir: -towards,
+                            until_active: false,
+                            fast: false,
+                        }
+                    } else if is_fast {
+                        // Left the switch at speed: come back slowly onto it first.
+                        HomingPhase::Search {
+                            dir: towards,
+                            until_active: true,
+                            fast: false,
+                        }
+                    } else {
+                        let overshoot = self.profile.position_counts - self.actual_counts();
+                        self.set_position(home_offset);
+                        self.profile.position_counts = home_offset + overshoot;
+                        HomingPhase::Stopping
+                    };
+                }
+            }
+            HomingPhase::Stopping => {
+                if self.profile.stop(accel, dt_s) {
+                    self.homing = HomingPhase::Done;
+                }
+            }
+            HomingPhase::Error => {
+                self.profile.stop(accel, dt_s);
+            }
+            HomingPhase::Idle | HomingPhase::Done => {
+                self.profile.stop(accel, dt_s);
+            }
+        }
+    }
+
+    /// Makes the current actual position read `counts`, shifting the demand with it.
+    fn set_position(&mut self, counts: f64) {
+        let shift = counts - self.actual_counts();
+        self.offset_counts += shift;
+        self.profile.position_counts += shift;
+        self.target_counts += shift;
+    }
+
+    fn move_motor(&mut self, before: Profile, dt_s: f64) {
+        let enabled = self.power.torque_on() && !self.sto;
+        let n = self.substeps;
+        let h = dt_s / f64::from(n);
+        let (p0, p1) = (before.position_counts, self.profile.position_counts);
+        let (v0, v1) = (before.velocity_counts_s, self.profile.velocity_counts_s);
+        for k in 1..=n {
+            let f = f64::from(k) / f64::from(n);
+            let p = p0 + (p1 - p0) * f;
+            let v = v0 + (v1 - v0) * f;
+            let demand_rad = (p - self.offset_counts) / self.counts_per_rad;
+            self.motor
+                .step(demand_rad, v / self.counts_per_rad, enabled, h);
+        }
+    }
+
+    fn monitor(&mut self, core: &mut NodeCore, now: Timestamp) {
+        let od = core.od();
+        let window = od.get(self.s.fe_window) as u32;
+        let timeout = Duration::from_millis(od.get(self.s.fe_timeout) as u64);
+        let fe = (self.profile.position_counts - self.actual_counts()).abs();
+        let watched = self.power == PowerState::OperationEnabled && window != u32::MAX;
+        self.fe_exceeded = watched && fe > f64::from(window);
+        if !self.fe_exceeded {
+            self.fe_since = None;
+            return;
+        }
+        let since = *self.fe_since.get_or_insert(now);
+        if now.saturating_since(since) >= timeout {
+            self.fault(core, FOLLOWING_ERROR);
+        }
+    }
+
+    fn publish(&mut self, core: &mut NodeCore, cw: u16, now: Timestamp) {
+        let actual = self.actual_counts();
+        let od = core.od();
+        let mut sw = self.power.statusword() | Statusword::REMOTE;
+        let powered = !self.sto
+            && matches!(
+                self.power,
+                PowerState::ReadyToSwitchOn
+                    | PowerState::SwitchedOn
+                    | PowerState::OperationEnabled
+                    | PowerState::QuickStopActive
+                    | PowerState::FaultReactionActive
+            );
+        sw.set(Statusword::VOLTAGE_ENABLED, powered);
+        sw.set(Statusword::WARNING, self.sto);
+        sw.set(Statusword::INTERNAL_LIMIT, self.limit_active);
+        let window = od.get(self.s.position_window) as f64;
+        let window_time = Duration::from_millis(od.get(self.s.position_window_time) as u64);
+        let halt = cw & Controlword::HALT.bits() != 0;
+        if self.power == PowerState::OperationEnabled {
+            match self.mode {
+                Some(Mode::ProfilePosition) => {
+                    sw.set(Statusword::OPERATION_SPECIFIC_12, self.set_point_acked);
+                    sw.set(Statusword::OPERATION_SPECIFIC_13, self.fe_exceeded);
+                    let reached = if halt {
+                        self.profile.is_still()
+                    } else if self.demand_done && (actual - self.target_counts).abs() <= window {
+                        let since = *self.in_window_since.get_or_insert(now);
+                        now.saturating_since(since) >= window_time
+                    } else {
+                        self.in_window_since = None;
+                        false
+                    };
+                    sw.set(Statusword::TARGET_REACHED, reached);
+                }
+                Some(Mode::CyclicSyncPosition) => {
+                    sw.set(Statusword::OPERATION_SPECIFIC_12, true);
+                    sw.set(Statusword::OPERATION_SPECIFIC_13, self.fe_exceeded);
+                }
+                Some(Mode::ProfileVelocity) => {
+                    let target = if halt {
+                        0.0
+                    } else {
+                        od.get(self.s.target_velocity) as f64
+                    };
+                    let reached = (self.profile.velocity_counts_s - target).abs() < 1.0;
+                    sw.set(Statusword::TARGET_REACHED, reached);
+                    let speed = self.motor.speed_rad_s() * self.counts_per_rad;
+                    sw.set(Statusword::OPERATION_SPECIFIC_12, speed.abs() < 1.0);
+                }
+                Some(Mode::Homing) => {
+                    let done = self.homing == HomingPhase::Done;
+                    sw.set(Statusword::OPERATION_SPECIFIC_12, done);
+                    sw.set(
+                        Statusword::OPERATION_SPECIFIC_13,
+                        self.homing == HomingPhase::Error,
+                    );
+                    sw.set(
+                        Statusword::TARGET_REACHED,
+                        done || (halt && self.profile.is_still()),
+                    );
+                }
+                None => {}
+            }
+        } else if self.power == PowerState::QuickStopActive {
+            sw.set(Statusword::TARGET_REACHED, self.profile.is_still());
+        }
+        let home = self
+            .mode
+            .filter(|m| *m == Mode::Homing)
+            .map(|_| od.get(self.s.homing_method) as i8)
+            .unwrap_or(19);
+        let inputs = if self.home_switch_active(home) {
+            INPUT_HOME_SWITCH
+        } else {
+            0
+        };
+        let mode_display = self.mode.map_or(0, |m| i64::from(m.to_i8()));
+        let velocity = self.motor.speed_rad_s() * self.counts_per_rad;
+        let demand = self.profile.position_counts;
+        let od = core.od_mut();
+        od.set(self.s.statusword, i64::from(sw.bits()));
+        od.set(self.s.mode_display, mode_display);
+        od.set(self.s.position_actual, actual.round() as i64);
+        od.set(self.s.position_demand, demand.round() as i64);
+        od.set(self.s.velocity_actual, velocity.round() as i64);
+        od.set(self.s.fe_actual, (demand - actual).round() as i64);
+        od.set(self.s.digital_inputs, inputs);
+    }
+}

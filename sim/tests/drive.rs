@@ -1,0 +1,309 @@
+//! The simulated CiA 402 drive, driven over frames alone: power state machine, profile
+//! position with the set-point handshake, quick stop, cyclic synchronous position, profile
+//! velocity, homing, software limits, and a stepper that loses steps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use takt_drivers::can::Frame;
+use takt_drivers::canopen::NmtCommand;
+use takt_sim::cia402::PowerState;
+
+use support::Rig;
+
+const X_COUNTS_PER_MM: f64 = 200.0;
+
+#[test]
+fn bring_up_and_a_profile_position_move_over_sdo() {
+    let mut rig = Rig::demo("x");
+    rig.run_ms(60);
+    assert_eq!(
+        rig.statusword() & 0x4F,
+        0x40,
+        "switch on disabled after boot"
+    );
+    rig.write(0x6060, 0, &[1]).unwrap();
+    rig.controlword(0x06);
+    assert_eq!(rig.wait_status(0x6F, 0x21, 10) & 0x6F, 0x21);
+    rig.controlword(0x07);
+    rig.wait_status(0x6F, 0x23, 10);
+    rig.controlword(0x0F);
+    rig.wait_status(0x6F, 0x27, 10);
+    assert_eq!(rig.read(0x6061, 0).unwrap(), vec![1]);
+
+    let target = (250.0 * X_COUNTS_PER_MM) as i32;
+    rig.write(0x607A, 0, &target.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    let sw = rig.wait_status(0x1000, 0x1000, 20);
+    assert_eq!(sw & 0x0400, 0, "target not reached while starting");
+    rig.controlword(0x0F);
+    rig.wait_status(0x1000, 0x0000, 20);
+    // While moving, the servo lags its demand: the following error is real.
+    rig.run_ms(100);
+    let fe = rig.read_i32(0x60F4, 0);
+    assert!(fe.abs() > 10, "following error while accelerating: {fe}");
+    rig.wait_status(0x0400, 0x0400, 3000);
+    let actual = rig.read_i32(0x6064, 0);
+    assert!((actual - target).abs() <= 10, "{actual} vs {target}");
+    let mm = rig.dev.as_drive().unwrap().physical_mm();
+    assert!((mm - 250.0).abs() < 0.06, "{mm}");
+}
+
+#[test]
+fn the_done_when_move_over_pdos_only() {
+    let mut rig = Rig::demo("y");
+    rig.run_ms(60);
+    rig.nmt(NmtCommand::Start);
+    // Mode through SDO once, everything else through RPDO1 (controlword + target) and
+    // TPDO1 (statusword + mode display, on change).
+    rig.write(0x6060, 0, &[1]).unwrap();
+    let rpdo = |cw: u16, target: i32| {
+        let mut d = [0u8; 6];
+        d[..2].copy_from_slice(&cw.to_le_bytes());
+        d[2..].copy_from_slice(&target.to_le_bytes());
+        Frame::standard(0x202, d)
+    };
+    let last_sw = |rig: &Rig| {
+        let f = rig.frames_on(0x182).last().unwrap().1;
+        u16::from_le_bytes([f.data()[0], f.data()[1]])
+    };
+    for cw in [0x06, 0x07, 0x0F] {
+        rig.send(rpdo(cw, 0));
+        rig.run_ms(3);
+    }
+    assert_eq!(last_sw(&rig) & 0x6F, 0x27);
+    rig.send(rpdo(0x1F, 20_000));
+    rig.run_ms(3);
+    assert_ne!(last_sw(&rig) & 0x1000, 0, "set-point acknowledged");
+    rig.send(rpdo(0x0F, 20_000));
+    let mut reached = false;
+    for _ in 0..2000 {
+        rig.step();
+        if last_sw(&rig) & 0x1400 == 0x0400 {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached);
+    let p = rig.dev.core().od().value(0x6064, 0).unwrap();
+    assert!((p - 20_000).abs() <= 13, "{p}");
+}
+
+#[test]
+fn a_second_set_point_waits_unless_change_immediately() {
+    let mut rig = Rig::demo("x");
+    rig.enable(1);
+    rig.write(0x607A, 0, &40_000i32.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.run_ms(50);
+    // Buffered: the first move completes, then the second runs.
+    rig.write(0x607A, 0, &10_000i32.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    let mut max_seen = 0;
+    for _ in 0..2000 {
+        max_seen = max_seen.max(rig.read_i32(0x6062, 0));
+        if rig.statusword() & 0x0400 != 0 {
+            break;
+        }
+    }
+    assert!(
+        max_seen >= 39_990,
+        "reached the first target first: {max_seen}"
+    );
+    let p = rig.read_i32(0x6064, 0);
+    assert!((p - 10_000).abs() < 15, "{p} {}", rig.read_i32(0x6062, 0));
+    // Change immediately: the drive turns round at once.
+    rig.write(0x607A, 0, &60_000i32.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.run_ms(60);
+    rig.write(0x607A, 0, &0i32.to_le_bytes()).unwrap();
+    rig.controlword(0x3F);
+    rig.controlword(0x0F);
+    let mut max_seen = 0;
+    for _ in 0..2000 {
+        max_seen = max_seen.max(rig.read_i32(0x6062, 0));
+        if rig.statusword() & 0x0400 != 0 {
+            break;
+        }
+    }
+    assert!(max_seen < 40_000, "turned before 60000: {max_seen}");
+    assert!(rig.read_i32(0x6064, 0).abs() < 15);
+}
+
+#[test]
+fn quick_stop_decelerates_then_disables_per_0x605a() {
+    let mut rig = Rig::demo("x");
+    rig.enable(1);
+    rig.write(0x607A, 0, &100_000i32.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.run_ms(150);
+    rig.controlword(0x0B);
+    let sw = rig.statusword();
+    assert_eq!(sw & 0x6F, 0x07, "quick stop active: {sw:#06X}");
+    rig.wait_status(0x4F, 0x40, 500);
+    let p1 = rig.read_i32(0x6064, 0);
+    rig.run_ms(100);
+    assert!((rig.read_i32(0x6064, 0) - p1).abs() < 20, "stopped");
+    assert!(p1 < 100_000);
+    // Option 6: stay in quick stop active, and enable operation returns (transition 16).
+    rig.write(0x605A, 0, &6i16.to_le_bytes()).unwrap();
+    rig.controlword(0x06);
+    rig.controlword(0x0F);
+    rig.wait_status(0x6F, 0x27, 20);
+    rig.controlword(0x0B);
+    rig.run_ms(100);
+    assert_eq!(rig.statusword() & 0x6F, 0x07);
+    rig.controlword(0x0F);
+    rig.wait_status(0x6F, 0x27, 20);
+}
+
+#[test]
+fn cyclic_synchronous_position_takes_the_set_point_at_sync() {
+    let mut rig = Rig::demo("x");
+    rig.run_ms(60);
+    // RPDO1 synchronous: its value is applied at the next SYNC only.
+    rig.write(0x1400, 1, &0xC000_0201u32.to_le_bytes()).unwrap();
+    rig.write(0x1400, 2, &[1]).unwrap();
+    rig.write(0x1400, 1, &0x4000_0201u32.to_le_bytes()).unwrap();
+    rig.nmt(NmtCommand::Start);
+    rig.enable(8);
+    let send = |rig: &mut Rig, target: i32| {
+        let mut d = [0u8; 6];
+        d[..2].copy_from_slice(&0x0Fu16.to_le_bytes());
+        d[2..].copy_from_slice(&target.to_le_bytes());
+        rig.send(Frame::standard(0x201, d));
+    };
+    send(&mut rig, 500);
+    rig.run_ms(4);
+    assert_eq!(
+        rig.dev.core().od().value(0x607A, 0),
+        Some(0),
+        "not before SYNC"
+    );
+    for k in 1..=200 {
+        // 2 ms SYNC; the set-point ramps at 100 counts per cycle (50 000 counts/s).
+        send(&mut rig, 100 * k);
+        rig.send(Frame::standard(0x080, []));
+        rig.run_ms(2);
+    }
+    let demand = rig.dev.core().od().value(0x6062, 0).unwrap();
+    assert!((demand - 20_000).abs() <= 100, "{demand}");
+    let actual = rig.dev.core().od().value(0x6064, 0).unwrap();
+    assert!(
+        (actual - 20_000).abs() < 1_000,
+        "follows with a lag: {actual}"
+    );
+    assert_ne!(
+        rig.statusword() & 0x1000,
+        0,
+        "drive follows the command value"
+    );
+}
+
+#[test]
+fn profile_velocity_runs_a_conveyor() {
+    let mut rig = Rig::demo("infeed");
+    rig.enable(3);
+    let v = 8192i32; // 200 mm/s
+    rig.write(0x60FF, 0, &v.to_le_bytes()).unwrap();
+    rig.run_ms(500);
+    let actual = rig.read_i32(0x606C, 0);
+    assert!((actual - v).abs() < 200, "{actual}");
+    assert_ne!(rig.statusword() & 0x0400, 0, "velocity reached");
+    let mm_s = rig.dev.as_drive().unwrap().velocity_mm_s();
+    assert!((mm_s - 200.0).abs() < 5.0, "{mm_s}");
+    rig.controlword(0x010F); // halt
+    rig.run_ms(400);
+    assert!(rig.read_i32(0x606C, 0).abs() < 5);
+    assert_ne!(rig.statusword() & 0x1000, 0, "speed zero");
+}
+
+#[test]
+fn homing_35_sets_the_home_offset_where_the_axis_stands() {
+    let mut rig = Rig::demo("x");
+    rig.enable(1);
+    rig.write(0x607A, 0, &3_000i32.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.wait_status(0x0400, 0x0400, 500);
+    rig.write(0x6060, 0, &[6]).unwrap();
+    rig.write(0x6098, 0, &[35]).unwrap();
+    rig.write(0x607C, 0, &(-1000i32).to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    let sw = rig.wait_status(0x1400, 0x1400, 20);
+    assert_eq!(sw & 0x2000, 0);
+    // Method 35 takes the actual position at that instant; the loop then settles the last
+    // counts of lag within the position window.
+    let p = rig.read_i32(0x6064, 0);
+    assert!((p + 1000).abs() <= 20, "{p}");
+}
+
+#[test]
+fn homing_on_the_home_switch_finds_its_edge() {
+    for method in [19u8, 21] {
+        let mut rig = Rig::demo("x");
+        rig.enable(6);
+        rig.write(0x6098, 0, &[method]).unwrap();
+        rig.write(0x607C, 0, &500i32.to_le_bytes()).unwrap();
+        rig.controlword(0x1F);
+        rig.wait_status(0x3400, 0x1400, 20_000);
+        // The switch edge of the demo X axis is at 2 mm; it reads 500 counts there.
+        let drive = rig.dev.as_drive().unwrap();
+        let at_edge =
+            drive.position_actual_counts() as f64 - (drive.physical_mm() - 2.0) * X_COUNTS_PER_MM;
+        assert!((at_edge - 500.0).abs() < 20.0, "method {method}: {at_edge}");
+    }
+}
+
+#[test]
+fn software_limits_clamp_targets() {
+    let mut rig = Rig::demo("y");
+    rig.enable(1);
+    let max = rig.read_i32(0x607D, 2);
+    rig.write(0x607A, 0, &(max + 50_000).to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    let sw = rig.statusword();
+    assert_ne!(sw & 0x0800, 0, "internal limit active: {sw:#06X}");
+    rig.controlword(0x0F);
+    rig.wait_status(0x0400, 0x0400, 3000);
+    assert!((rig.read_i32(0x6064, 0) - max).abs() <= 13);
+}
+
+#[test]
+fn a_stepper_driven_too_hard_loses_steps_and_the_encoder_shows_it() {
+    let mut rig = Rig::demo("z");
+    rig.enable(1);
+    // A gentle move first: encoder and demand agree.
+    rig.write(0x607A, 0, &(-20_000i32).to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.wait_status(0x0400, 0x0400, 2000);
+    let demand = rig.read_i32(0x6062, 0);
+    let actual = rig.read_i32(0x6064, 0);
+    assert!((demand - actual).abs() < 16, "{demand} vs {actual}");
+    // Then far too hard: 60 m/s² at 300 mm/s.
+    rig.write(0x6083, 0, &38_400_000u32.to_le_bytes()).unwrap();
+    rig.write(0x6084, 0, &38_400_000u32.to_le_bytes()).unwrap();
+    rig.write(0x6081, 0, &192_000u32.to_le_bytes()).unwrap();
+    rig.write(0x607A, 0, &(-60_000i32).to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.controlword(0x0F);
+    rig.run_ms(1000);
+    let demand = rig.read_i32(0x6062, 0);
+    let actual = rig.read_i32(0x6064, 0);
+    assert_eq!(demand, -60_000);
+    let lost = (demand - actual).abs();
+    assert!(
+        lost >= 64,
+        "lost at least one electrical period: {lost} counts"
+    );
+    assert_eq!(
+        rig.dev.as_drive().unwrap().power_state(),
+        PowerState::OperationEnabled
+    );
+}
