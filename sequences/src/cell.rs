@@ -456,6 +456,11 @@ impl Reader<'_> {
             return pdo::profile(p).unwrap_or_default();
         }
         if !has_layout {
+            // A layout written with a refused value was reported already; only a device
+            // with no layout at all is told it has none.
+            if ["profile", "rpdo", "tpdo"].iter().any(|k| tab.written(k)) {
+                return Vec::new();
+            }
             self.diags
                 .error("no-pdo-layout", format!("device `{name}` has no PDO layout"), span)
                 .help(format!("add a named profile, e.g. `profile = \"servo_csp\"` ({}), or `rpdo` / `tpdo` lists", one_of_list(spec::PROFILE_NAMES.iter().copied())));

@@ -38,6 +38,9 @@ pub(crate) struct Tab<'t> {
     /// "axis `x`", for messages.
     pub what: String,
     pub entries: Vec<Entry<'t>>,
+    /// Keys that were written but whose value was refused (already reported): a later check
+    /// must not call them missing.
+    pub refused: Vec<&'static str>,
 }
 
 /// A name with where it was written.
@@ -50,6 +53,11 @@ impl<'t> Tab<'t> {
 
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+
+    /// True if the key was written at all, even with a value that was refused.
+    pub fn written(&self, name: &str) -> bool {
+        self.has(name) || self.refused.contains(&name)
     }
 
     pub fn str(&self, name: &str) -> Option<Named> {
@@ -186,6 +194,7 @@ impl<'a> Reader<'a> {
         what: String,
     ) -> Tab<'t> {
         let mut entries = Vec::new();
+        let mut refused = Vec::new();
         for (key, item) in table.iter() {
             let key_span = table
                 .key(key)
@@ -204,6 +213,8 @@ impl<'a> Reader<'a> {
                             item,
                             variant,
                         });
+                    } else {
+                        refused.push(field.name);
                     }
                 }
             }
@@ -212,6 +223,7 @@ impl<'a> Reader<'a> {
             span: anchor,
             what,
             entries,
+            refused,
         };
         self.check_presence(table, spec, &tab);
         tab

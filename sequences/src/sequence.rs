@@ -292,7 +292,7 @@ impl Reader<'_> {
                     }
                     None => {
                         let wait_key = tab.get("wait").map_or(span, |e| e.key);
-                        if tab.get("timeout").is_none() {
+                        if !tab.written("timeout") {
                             self.diags
                                 .error("wait-without-timeout", "a wait needs a timeout", wait_key)
                                 .label("waits forever if the condition never comes")

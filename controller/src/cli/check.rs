@@ -80,15 +80,13 @@ pub fn check(args: CheckArgs) -> ExitCode {
 }
 
 fn print_diagnostics(checked: &Checked, plain: bool) {
-    let theme = if plain || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        miette::GraphicalTheme::unicode_nocolor()
-    } else {
-        miette::GraphicalTheme::unicode()
-    };
+    // --plain: ASCII and no styles at all, for logs and CI; a pipe: Unicode without colour.
     let theme = if plain {
-        miette::GraphicalTheme::ascii()
+        miette::GraphicalTheme::none()
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        miette::GraphicalTheme::unicode()
     } else {
-        theme
+        miette::GraphicalTheme::unicode_nocolor()
     };
     let width = terminal_width();
     let handler = miette::GraphicalReportHandler::new_themed(theme)
