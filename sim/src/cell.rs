@@ -38,7 +38,6 @@ pub enum DeviceKind {
 
 /// One device of the cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DeviceSpec {
     /// Its name in the cell (`x`, `infeed`, `io`).
     pub name: String,

@@ -91,7 +91,6 @@ pub enum InputSignal {
 
 /// A named input of the I/O node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct InputWiring {
     /// Signal name (`part_at_pick`), as fault scenarios refer to it.
     pub name: String,

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
+pub mod script;
+
 use core::time::Duration;
 
 use takt_drivers::can::{CanBus, Frame, Timestamp, VirtualBus, VirtualEndpoint};

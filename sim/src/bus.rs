@@ -1,0 +1,550 @@
+//! The timed CAN bus model (ISO 11898-1 at the frame level).
+//!
+//! Every endpoint (each device on the bus, and the controller) has a transmit FIFO, as a
+//! SocketCAN interface or a simple CAN controller does. Whenever the bus is idle, the head
+//! frames of all queues that are ready arbitrate, and the lowest identifier wins
+//! ([`CanId::arbitration_key`](takt_drivers::can::CanId::arbitration_key)). The winner
+//! occupies the bus for its worst-case stuffed length including the interframe space
+//! ([`Frame::worst_case_bits`], as Linux `can/length.h` counts it) at the bus's bit rate;
+//! receivers get it when its last bit (end of frame, before the interframe space) has
+//! passed. So an overloaded bus shows up as frames that leave late — measured per bus as
+//! queueing latency — and as bus load.
+//!
+//! Frame faults act here: a matching frame can be dropped (it never reaches the wire),
+//! delayed (it waits on a delay line before arbitrating) or corrupted (its data bytes are
+//! altered on the wire). Everything is sized at construction; stepping allocates nothing.
+
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use takt_drivers::can::{
+    BusError, BusEvent, BusState, BusStateEvent, CanBus, Frame, SendError, Timestamp,
+    TimestampedFrame,
+};
+
+use crate::rng::SimRng;
+
+/// Frames each endpoint's transmit queue holds.
+pub const TX_QUEUE_DEPTH: usize = 256;
+/// Frames in flight to receivers the bus holds.
+pub const DELIVERY_DEPTH: usize = 4096;
+/// Frame faults active at once on one bus.
+pub const MAX_FRAME_FAULTS: usize = 16;
+/// Window over which the peak bus load is measured.
+pub const LOAD_WINDOW: Duration = Duration::from_millis(100);
+
+/// What a frame fault does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FrameAction {
+    /// The frame never reaches the wire.
+    Drop,
+    /// The frame waits this long before it arbitrates.
+    Delay(Duration),
+    /// The frame's data bytes are altered on the wire (a random non-zero XOR per byte).
+    Corrupt,
+}
+
+/// A frame fault: frames whose id matches `id & mask`, with `probability`, until `until`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameFault {
+    /// Identifier to match after masking.
+    pub id: u16,
+    /// Mask applied to frame identifiers before comparing.
+    pub mask: u16,
+    /// Chance that a matching frame is hit.
+    pub probability: f64,
+    /// What happens to it.
+    pub action: FrameAction,
+    /// End of the fault (exclusive); `None`: to the end of the run.
+    pub until: Option<Timestamp>,
+    /// A tag that names the fault in reports.
+    pub tag: u32,
+}
+
+impl FrameFault {
+    fn matches(&self, frame: &Frame) -> bool {
+        frame
+            .standard_id()
+            .is_some_and(|id| id & self.mask == self.id & self.mask)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    frame: Frame,
+    ready_at: Timestamp,
+    /// Endpoint that sent it (for the delay line: the original sender).
+    from: usize,
+    /// Already went through the frame faults (a delayed frame is not hit twice).
+    faulted: bool,
+}
+
+/// A frame on its way to the receivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// When its last bit passed.
+    pub at: Timestamp,
+    /// The frame as it was on the wire.
+    pub frame: Frame,
+    /// The sending endpoint.
+    pub from: usize,
+}
+
+/// What the frame faults did on one bus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Frames dropped.
+    pub dropped: u64,
+    /// Frames delayed.
+    pub delayed: u64,
+    /// Frames corrupted.
+    pub corrupted: u64,
+}
+
+/// Measurements of one bus.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BusStats {
+    /// Frames that went over the wire.
+    pub frames: u64,
+    /// Time the bus was occupied, ns.
+    pub busy_ns: u64,
+    /// Time observed, ns.
+    pub elapsed_ns: u64,
+    /// Highest load over any [`LOAD_WINDOW`], 0..=1.
+    pub peak_window_load: f64,
+    /// Longest a frame waited between being queued and starting on the wire.
+    pub max_latency: Duration,
+    /// Sum of all queueing latencies, ns (mean = this / frames).
+    pub total_latency_ns: u64,
+    /// Frames refused because a transmit queue was full.
+    pub tx_overflows: u64,
+    /// Frame fault effects.
+    pub faults: FaultCounts,
+}
+
+impl BusStats {
+    /// Load over the whole run, 0..=1.
+    pub fn load(&self) -> f64 {
+        if self.elapsed_ns == 0 {
+            0.0
+        } else {
+            self.busy_ns as f64 / self.elapsed_ns as f64
+        }
+    }
+
+    /// Mean queueing latency.
+    pub fn mean_latency(&self) -> Duration {
+        Duration::from_nanos(self.total_latency_ns.checked_div(self.frames).unwrap_or(0))
+    }
+}
+
+/// One simulated CAN bus. Endpoint 0 is the controller; devices are 1.. in the order they
+/// were attached.
+#[derive(Debug)]
+pub struct TimedBus {
+    name: String,
+    bitrate: u32,
+    free_at: Timestamp,
+    observed_until: Timestamp,
+    queues: Vec<VecDeque<Pending>>,
+    delay_line: VecDeque<Pending>,
+    deliveries: VecDeque<Delivery>,
+    faults: Vec<FrameFault>,
+    stats: BusStats,
+    window_start: Timestamp,
+    window_busy_ns: u64,
+    // The controller's end.
+    inbox: VecDeque<BusEvent>,
+    controller_state: BusState,
+    controller_off_until: Option<Timestamp>,
+    now: Timestamp,
+}
+
+impl TimedBus {
+    /// A bus named `name` (as traces record it) at `bitrate` bit/s with `devices` device
+    /// endpoints besides the controller's.
+    pub fn new(name: &str, bitrate: u32, devices: usize) -> TimedBus {
+        let queues = (0..=devices)
+            .map(|_| VecDeque::with_capacity(TX_QUEUE_DEPTH))
+            .collect();
+        TimedBus {
+            name: name.to_owned(),
+            bitrate: bitrate.max(1),
+            free_at: Timestamp::ZERO,
+            observed_until: Timestamp::ZERO,
+            queues,
+            delay_line: VecDeque::with_capacity(TX_QUEUE_DEPTH),
+            deliveries: VecDeque::with_capacity(DELIVERY_DEPTH),
+            faults: Vec::with_capacity(MAX_FRAME_FAULTS),
+            stats: BusStats::default(),
+            window_start: Timestamp::ZERO,
+            window_busy_ns: 0,
+            inbox: VecDeque::with_capacity(DELIVERY_DEPTH),
+            controller_state: BusState::ErrorActive,
+            controller_off_until: None,
+            now: Timestamp::ZERO,
+        }
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bit rate, bit/s.
+    pub fn bitrate(&self) -> u32 {
+        self.bitrate
+    }
+
+    /// Measurements so far.
+    pub fn stats(&self) -> BusStats {
+        self.stats
+    }
+
+    /// Time `frame` occupies the wire, interframe space included.
+    pub fn frame_time(&self, frame: &Frame) -> Duration {
+        self.bits_time(frame.worst_case_bits())
+    }
+
+    fn bits_time(&self, bits: u32) -> Duration {
+        Duration::from_nanos(u64::from(bits) * 1_000_000_000 / u64::from(self.bitrate))
+    }
+
+    /// Queues `frame` from `endpoint`, ready to arbitrate at `at`. A full queue refuses it.
+    pub fn submit(&mut self, endpoint: usize, frame: Frame, at: Timestamp) -> bool {
+        let Some(q) = self.queues.get_mut(endpoint) else {
+            return false;
+        };
+        if q.len() >= TX_QUEUE_DEPTH {
+            self.stats.tx_overflows += 1;
+            return false;
+        }
+        q.push_back(Pending {
+            frame,
+            ready_at: at,
+            from: endpoint,
+            faulted: false,
+        });
+        true
+    }
+
+    /// Adds a frame fault; returns false when [`MAX_FRAME_FAULTS`] are active.
+    pub fn add_fault(&mut self, fault: FrameFault) -> bool {
+        if self.faults.len() >= MAX_FRAME_FAULTS {
+            return false;
+        }
+        self.faults.push(fault);
+        true
+    }
+
+    /// Removes the frame fault tagged `tag`.
+    pub fn remove_fault(&mut self, tag: u32) {
+        self.faults.retain(|f| f.tag != tag);
+    }
+
+    /// Empties `endpoint`'s transmit queue (a node going bus-off loses what it had queued).
+    pub fn flush(&mut self, endpoint: usize) {
+        if let Some(q) = self.queues.get_mut(endpoint) {
+            q.clear();
+        }
+    }
+
+    /// Runs the bus up to `until`: every transmission that starts before it. Frames put on
+    /// the wire are handed to `on_wire` (for traces) and queued for delivery.
+    pub fn advance(
+        &mut self,
+        until: Timestamp,
+        rng: &mut SimRng,
+        on_wire: &mut impl FnMut(&Delivery),
+    ) {
+        self.faults.retain(|f| f.until.is_none_or(|u| u > until));
+        loop {
+            // The earliest moment any head frame is ready.
+            let mut earliest: Option<Timestamp> = None;
+            for q in self.queues.iter().chain(core::iter::once(&self.delay_line)) {
+                if let Some(p) = q.front() {
+                    earliest = Some(earliest.map_or(p.ready_at, |e| e.min(p.ready_at)));
+                }
+            }
+            let Some(earliest) = earliest else { break };
+            let start = earliest.max(self.free_at);
+            if start >= until {
+                break;
+            }
+            // Arbitration among every head ready at `start`.
+            let mut winner: Option<(u64, usize)> = None;
+            let n = self.queues.len();
+            for i in 0..=n {
+                let head = if i < n {
+                    self.queues[i].front()
+                } else {
+                    self.delay_line.front()
+                };
+                if let Some(p) = head {
+                    if p.ready_at <= start {
+                        let key = p.frame.id().arbitration_key();
+                        if winner.is_none_or(|(k, _)| key < k) {
+                            winner = Some((key, i));
+                        }
+                    }
+                }
+            }
+            let Some((_, q)) = winner else { break };
+            let popped = if q < n {
+                self.queues[q].pop_front()
+            } else {
+                self.delay_line.pop_front()
+            };
+            let Some(mut p) = popped else { break };
+            if !p.faulted {
+                p.faulted = true;
+                match self.apply_faults(&mut p, rng) {
+                    Some(FrameAction::Drop) => continue,
+                    Some(FrameAction::Delay(d)) => {
+                        p.ready_at = start + d;
+                        // The delay line stays sorted by release time.
+                        let at = self
+                            .delay_line
+                            .iter()
+                            .position(|q| q.ready_at > p.ready_at)
+                            .unwrap_or(self.delay_line.len());
+                        if self.delay_line.len() < TX_QUEUE_DEPTH {
+                            self.delay_line.insert(at, p);
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            let bits = p.frame.worst_case_bits();
+            let duration = self.bits_time(bits);
+            let end_of_frame = start + self.bits_time(bits.saturating_sub(3));
+            self.free_at = start + duration;
+            let latency = start.saturating_since(p.ready_at);
+            self.stats.frames += 1;
+            self.stats.busy_ns += duration.as_nanos() as u64;
+            self.stats.total_latency_ns += latency.as_nanos() as u64;
+            self.stats.max_latency = self.stats.max_latency.max(latency);
+            self.account_window(start, duration);
+            let d = Delivery {
+                at: end_of_frame,
+                frame: p.frame,
+                from: p.from,
+            };
+            on_wire(&d);
+            if self.deliveries.len() < DELIVERY_DEPTH {
+                self.deliveries.push_back(d);
+            }
+        }
+        if until > self.observed_until {
+            self.stats.elapsed_ns += until.saturating_since(self.observed_until).as_nanos() as u64;
+            self.observed_until = until;
+        }
+    }
+
+    fn account_window(&mut self, start: Timestamp, duration: Duration) {
+        if start.saturating_since(self.window_start) >= LOAD_WINDOW {
+            let load = self.window_busy_ns as f64 / LOAD_WINDOW.as_nanos() as f64;
+            self.stats.peak_window_load = self.stats.peak_window_load.max(load);
+            self.window_start = start;
+            self.window_busy_ns = 0;
+        }
+        self.window_busy_ns += duration.as_nanos() as u64;
+    }
+
+    fn apply_faults(&mut self, p: &mut Pending, rng: &mut SimRng) -> Option<FrameAction> {
+        for f in &self.faults {
+            if !f.matches(&p.frame) || !rng.chance(f.probability) {
+                continue;
+            }
+            match f.action {
+                FrameAction::Drop => self.stats.faults.dropped += 1,
+                FrameAction::Delay(_) => self.stats.faults.delayed += 1,
+                FrameAction::Corrupt => {
+                    self.stats.faults.corrupted += 1;
+                    let mut data = [0u8; 8];
+                    let n = p.frame.len().min(8);
+                    data[..n].copy_from_slice(&p.frame.data()[..n]);
+                    let noise = rng.next_u64().to_le_bytes();
+                    for (b, x) in data.iter_mut().zip(noise) {
+                        // Never XOR with 0: every byte really changes.
+                        *b ^= x | 1;
+                    }
+                    if let Ok(f) = Frame::new(p.frame.id(), &data[..n]) {
+                        p.frame = f;
+                    }
+                }
+            }
+            return Some(f.action);
+        }
+        None
+    }
+
+    /// The next delivery whose last bit passed by `now`.
+    pub fn pop_delivery(&mut self, now: Timestamp) -> Option<Delivery> {
+        match self.deliveries.front() {
+            Some(d) if d.at <= now => self.deliveries.pop_front(),
+            _ => None,
+        }
+    }
+
+    /// Hands a delivered frame to the controller's receive queue.
+    pub fn to_controller(&mut self, d: &Delivery) {
+        if d.from == 0 || self.controller_state == BusState::BusOff {
+            return;
+        }
+        if self.inbox.len() < DELIVERY_DEPTH {
+            self.inbox.push_back(BusEvent::Frame(TimestampedFrame {
+                timestamp: d.at,
+                frame: d.frame,
+            }));
+        } else {
+            self.stats.tx_overflows += 1;
+        }
+    }
+
+    /// Sets the controller's clock (frames it sends now are ready at `now`), and ends a
+    /// bus-off episode that is over.
+    pub fn set_now(&mut self, now: Timestamp) -> Option<BusStateEvent> {
+        self.now = now;
+        if let Some(until) = self.controller_off_until {
+            if now >= until {
+                self.controller_off_until = None;
+                self.controller_state = BusState::ErrorActive;
+                self.push_state(now, BusStateEvent::Restarted);
+                return Some(BusStateEvent::Restarted);
+            }
+        }
+        None
+    }
+
+    /// Puts the controller's interface bus-off until `until`.
+    pub fn controller_bus_off(&mut self, now: Timestamp, until: Timestamp) -> BusStateEvent {
+        self.controller_state = BusState::BusOff;
+        self.controller_off_until = Some(until);
+        self.queues[0].clear();
+        let event = BusStateEvent::StateChanged {
+            state: BusState::BusOff,
+            counters: None,
+        };
+        self.push_state(now, event);
+        event
+    }
+
+    fn push_state(&mut self, at: Timestamp, event: BusStateEvent) {
+        if self.inbox.len() < DELIVERY_DEPTH {
+            self.inbox.push_back(BusEvent::State {
+                timestamp: at,
+                event,
+            });
+        }
+    }
+
+    /// The controller's end of the bus, as a [`CanBus`].
+    pub fn controller(&mut self) -> ControllerPort<'_> {
+        ControllerPort { bus: self }
+    }
+}
+
+/// The controller's end of a [`TimedBus`]: what the cycle under test talks to.
+#[derive(Debug)]
+pub struct ControllerPort<'a> {
+    bus: &'a mut TimedBus,
+}
+
+impl CanBus for ControllerPort<'_> {
+    fn try_recv(&mut self) -> Result<Option<BusEvent>, BusError> {
+        Ok(self.bus.inbox.pop_front())
+    }
+
+    fn try_send(&mut self, frame: &Frame) -> Result<(), SendError> {
+        if self.bus.controller_state == BusState::BusOff {
+            return Err(SendError::BusDown);
+        }
+        let now = self.bus.now;
+        if self.bus.submit(0, *frame, now) {
+            Ok(())
+        } else {
+            Err(SendError::WouldBlock)
+        }
+    }
+
+    fn interface(&self) -> &str {
+        &self.bus.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(bus: &mut TimedBus, until_us: u64) -> Vec<Delivery> {
+        let mut rng = SimRng::new(1);
+        let mut out = Vec::new();
+        bus.advance(Timestamp::from_micros(until_us), &mut rng, &mut |d| {
+            out.push(*d)
+        });
+        out
+    }
+
+    #[test]
+    fn lower_ids_win_and_frames_take_their_worst_case_time() {
+        let mut bus = TimedBus::new("can0", 1_000_000, 2);
+        let t0 = Timestamp::ZERO;
+        bus.submit(1, Frame::standard(0x181, [0; 8]), t0);
+        bus.submit(2, Frame::standard(0x080, []), t0);
+        bus.submit(0, Frame::standard(0x601, [0; 8]), t0);
+        let out = run(&mut bus, 1000);
+        let ids: Vec<_> = out.iter().map(|d| d.frame.standard_id().unwrap()).collect();
+        assert_eq!(ids, [0x080, 0x181, 0x601]);
+        // SYNC: 55 bits, delivered after 52 (its interframe space is not waited for).
+        assert_eq!(out[0].at, Timestamp::from_micros(52));
+        // 0x181 starts at 55 µs and takes 135: its last bit at 55 + 132.
+        assert_eq!(out[1].at, Timestamp::from_micros(55 + 132));
+        assert_eq!(out[2].at, Timestamp::from_micros(55 + 135 + 132));
+        assert_eq!(bus.stats().busy_ns, (55 + 135 + 135) * 1000);
+        assert_eq!(bus.stats().max_latency, Duration::from_micros(190));
+    }
+
+    #[test]
+    fn a_frame_that_starts_after_the_horizon_waits() {
+        let mut bus = TimedBus::new("can0", 500_000, 1);
+        bus.submit(1, Frame::standard(0x181, [0; 8]), Timestamp::ZERO);
+        bus.submit(1, Frame::standard(0x181, [1; 8]), Timestamp::ZERO);
+        let out = run(&mut bus, 100);
+        assert_eq!(out.len(), 1, "only the first starts before 100 µs");
+        assert_eq!(out[0].at, Timestamp::from_micros(264));
+        assert_eq!(bus.pop_delivery(Timestamp::from_micros(263)), None);
+        assert!(bus.pop_delivery(Timestamp::from_micros(264)).is_some());
+        let out = run(&mut bus, 1000);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].at, Timestamp::from_micros(270 + 264));
+    }
+
+    #[test]
+    fn faults_drop_delay_and_corrupt() {
+        let mut bus = TimedBus::new("can0", 1_000_000, 1);
+        let fault = |action, id| FrameFault {
+            id,
+            mask: 0x7FF,
+            probability: 1.0,
+            action,
+            until: None,
+            tag: id.into(),
+        };
+        bus.add_fault(fault(FrameAction::Drop, 0x181));
+        bus.add_fault(fault(FrameAction::Delay(Duration::from_millis(5)), 0x281));
+        bus.add_fault(fault(FrameAction::Corrupt, 0x381));
+        for id in [0x181, 0x281, 0x381] {
+            bus.submit(1, Frame::standard(id, [0x55; 4]), Timestamp::ZERO);
+        }
+        let out = run(&mut bus, 10_000);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].frame.standard_id(), Some(0x381));
+        assert!(out[0].frame.data().iter().all(|&b| b != 0x55));
+        assert_eq!(out[1].frame.standard_id(), Some(0x281));
+        assert!(out[1].at > Timestamp::from_millis(5));
+        let s = bus.stats().faults;
+        assert_eq!((s.dropped, s.delayed, s.corrupted), (1, 1, 1));
+    }
+}
