@@ -27,6 +27,8 @@ use crate::rng::SimRng;
 
 /// Parts a conveyor can carry at once; arrivals beyond wait.
 pub const MAX_PARTS: usize = 64;
+/// How long the nozzle must be clear before a new collision counts as another episode.
+pub const COLLISION_CLEAR: Duration = Duration::from_millis(500);
 /// World events kept for tests; later ones are counted but not kept.
 pub const EVENT_LOG: usize = 4096;
 
@@ -331,6 +333,7 @@ pub struct World {
     next_part: u32,
     truth: GroundTruth,
     in_collision: bool,
+    collision_clear_since: Option<Timestamp>,
     prev_velocity_mm_s: [f64; 3],
     guard_closed: bool,
     estop_ok: bool,
@@ -382,6 +385,7 @@ impl World {
             next_part: 1,
             truth: GroundTruth::default(),
             in_collision: false,
+            collision_clear_since: None,
             prev_velocity_mm_s: [0.0; 3],
             guard_closed: true,
             estop_ok: true,
@@ -635,14 +639,23 @@ impl World {
         } else {
             None
         };
+        // One crash is one episode: it ends only after the nozzle has been clear for a
+        // while, so a move that stutters through the zone is not counted twice.
         match (collision, self.in_collision) {
             (Some(what), false) => {
                 self.in_collision = true;
+                self.collision_clear_since = None;
                 self.truth.collisions += 1;
                 self.log(now, WorldEventKind::Collision { at_mm: p, what });
             }
-            (None, true) => self.in_collision = false,
-            _ => {}
+            (Some(_), true) => self.collision_clear_since = None,
+            (None, true) => {
+                let since = *self.collision_clear_since.get_or_insert(now);
+                if now.saturating_since(since) >= COLLISION_CLEAR {
+                    self.in_collision = false;
+                }
+            }
+            (None, false) => {}
         }
 
         // Inputs.

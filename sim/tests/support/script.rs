@@ -25,6 +25,13 @@ pub enum Op {
     /// Polls 0x6041 of the node by SDO until `sw & mask == value`.
     WaitStatus(u8, u16, u16),
     Send(Frame),
+    /// Waits until the last frame received on `id` has `data[byte] & mask == value`.
+    WaitFrame {
+        id: u16,
+        byte: usize,
+        mask: u8,
+        value: u8,
+    },
 }
 
 pub fn write<T: Copy + Into<i64>>(node: u8, index: u16, sub: u8, value: T, bytes: usize) -> Op {
@@ -146,7 +153,7 @@ impl Script {
             }
             return;
         };
-        match op {
+        match op.clone() {
             Op::Nmt(cmd, node) => {
                 let m = match node {
                     Some(n) => NmtMessage::to_node(cmd, NodeId::new(n).unwrap()),
@@ -183,6 +190,23 @@ impl Script {
             }
             Op::Send(f) => {
                 let _ = ctl.try_send(&f);
+            }
+            Op::WaitFrame {
+                id,
+                byte,
+                mask,
+                value,
+            } => {
+                let last = self
+                    .received
+                    .iter()
+                    .rev()
+                    .find(|(_, f)| f.standard_id() == Some(id));
+                let ok = last
+                    .is_some_and(|(_, f)| f.data().get(byte).is_some_and(|b| b & mask == value));
+                if !ok {
+                    self.ops.push_front(op);
+                }
             }
         }
     }
