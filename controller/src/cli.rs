@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod commissioning;
+mod sim;
 
 /// takt — motion-control coordinator for CANopen production cells.
 ///
@@ -39,6 +40,9 @@ pub enum Command {
     Nmt(commissioning::NmtArgs),
     /// Show live traffic (or a candump log) decoded as CANopen.
     Dump(commissioning::DumpArgs),
+    /// The simulated cell: serve it on a CAN interface, or run it on the virtual clock.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
 }
 
 /// Sets up `tracing` output on stderr, journald-friendly (no colours when not a terminal).
@@ -66,5 +70,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sdo(cmd) => commissioning::sdo(cmd),
         Command::Nmt(args) => commissioning::nmt(args),
         Command::Dump(args) => commissioning::dump(args),
+        Command::Sim(cmd) => sim::sim(cmd),
     }
 }

@@ -15,6 +15,7 @@ pub mod physics;
 pub mod profile;
 pub mod rng;
 pub mod sdo_server;
+pub mod serve;
 pub mod world;
 
 pub use cell::{CellSpec, demo_cell};
