@@ -676,11 +676,18 @@ impl Sim {
                 }
             }
         }
-        for d in &mut self.devices {
-            d.update(now, dt);
-        }
-        if let Some(w) = self.world.as_mut() {
-            w.step(now, dt, &mut self.devices, &mut self.rng);
+        // A late wake-up must not become one long physics step (the drives' loops would go
+        // unstable): the elapsed time is cut into ticks.
+        let ticks = (dt.as_nanos() / self.cfg.tick.as_nanos().max(1)).clamp(1, 1000) as u32;
+        let part = dt / ticks;
+        for k in 1..=ticks {
+            let t = self.now + part * k;
+            for d in &mut self.devices {
+                d.update(t, part);
+            }
+            if let Some(w) = self.world.as_mut() {
+                w.step(t, part, &mut self.devices, &mut self.rng);
+            }
         }
         let first = sent.len();
         for d in &mut self.devices {
