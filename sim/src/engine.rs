@@ -122,8 +122,8 @@ pub struct TraceRecord {
 pub struct FaultRecord {
     /// When.
     pub at: Timestamp,
-    /// The fault.
-    pub fault: Fault,
+    /// The fault's index in [`Sim::faults`].
+    pub fault: usize,
     /// True at its start, false at its end.
     pub started: bool,
 }
@@ -191,6 +191,9 @@ pub struct Sim {
 fn position_of(devices: &[Device], node: u8) -> Option<usize> {
     devices.iter().position(|d| d.node().get() == node)
 }
+
+/// Fault edges the log keeps (later ones still act, but are not logged).
+pub const FAULT_LOG_RESERVE: usize = 1024;
 
 /// Trace records reserved up front (a trace longer than this grows, which allocates).
 pub const TRACE_RESERVE: usize = 1 << 16;
@@ -268,7 +271,7 @@ impl Sim {
             } else {
                 Vec::new()
             },
-            fault_log: Vec::new(),
+            fault_log: Vec::with_capacity(FAULT_LOG_RESERVE),
         })
     }
 
@@ -394,7 +397,10 @@ impl Sim {
             Edge::Start(i) => (i, true),
             Edge::End(i) => (i, false),
         };
-        let fault = self.schedule.faults[i].clone();
+        // Taken out for the duration (no copy, no allocation) so the devices can be changed
+        // while the fault is read.
+        let faults = core::mem::take(&mut self.schedule.faults);
+        let fault = &faults[i];
         let frame_fault = |action| FrameFault {
             id: 0,
             mask: 0,
@@ -532,11 +538,19 @@ impl Sim {
                 }
             }
         }
-        self.fault_log.push(FaultRecord {
-            at: now,
-            fault,
-            started,
-        });
+        self.schedule.faults = faults;
+        if self.fault_log.len() < self.fault_log.capacity() {
+            self.fault_log.push(FaultRecord {
+                at: now,
+                fault: i,
+                started,
+            });
+        }
+    }
+
+    /// Every fault scheduled, in the order added.
+    pub fn faults(&self) -> &[Fault] {
+        &self.schedule.faults
     }
 
     fn record_state(&mut self, bus: usize, at: Timestamp, event: BusStateEvent) {

@@ -252,6 +252,9 @@ impl Schedule {
     pub fn add(&mut self, fault: Fault) {
         let i = self.faults.len();
         let (start, end) = (fault.start(), fault.end());
+        // Room for this fault's edges and for an end decided when it starts (bus-off),
+        // so that stepping never grows the list.
+        self.edges.reserve(3);
         self.faults.push(fault);
         // Keep the edges of the instants not yet reached sorted; equal times keep their
         // order of addition, so runs replay exactly.
