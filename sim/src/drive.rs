@@ -199,6 +199,12 @@ impl Slots {
     }
 }
 
+/// Rounds half away from zero like `f64::round`, without the libm call that baseline x86-64
+/// makes of it (it runs several times per drive and step); saturates like `as`.
+fn round(x: f64) -> i64 {
+    (x + 0.5f64.copysign(x)) as i64
+}
+
 /// Digital inputs 0x60FD bit 2: home switch (CiA 402 §6.4.2).
 const INPUT_HOME_SWITCH: i64 = 1 << 2;
 
@@ -491,7 +497,7 @@ impl Drive {
 
     /// Position actual as 0x6064 reports it.
     pub fn position_actual_counts(&self) -> i32 {
-        self.actual_counts().round() as i32
+        round(self.actual_counts()) as i32
     }
 
     /// Position demand, counts.
@@ -1070,10 +1076,10 @@ impl Drive {
         let od = core.od_mut();
         od.set(self.s.statusword, i64::from(sw.bits()));
         od.set(self.s.mode_display, mode_display);
-        od.set(self.s.position_actual, actual.round() as i64);
-        od.set(self.s.position_demand, demand.round() as i64);
-        od.set(self.s.velocity_actual, velocity.round() as i64);
-        od.set(self.s.fe_actual, (demand - actual).round() as i64);
+        od.set(self.s.position_actual, round(actual));
+        od.set(self.s.position_demand, round(demand));
+        od.set(self.s.velocity_actual, round(velocity));
+        od.set(self.s.fe_actual, round(demand - actual));
         od.set(self.s.digital_inputs, inputs);
     }
 }

@@ -1059,7 +1059,7 @@ impl NodeCore {
             return;
         }
         for k in 0..PDOS {
-            let r = self.rpdo[k];
+            let r = &self.rpdo[k];
             if r.valid && !r.event_timer.is_zero() && !r.timed_out {
                 if let Some(last) = r.last {
                     if now.saturating_since(last) > r.event_timer {
@@ -1071,7 +1071,8 @@ impl NodeCore {
             }
         }
         for k in 0..PDOS {
-            let t = self.tpdo[k];
+            // By reference: a PDO is over a hundred bytes, and this runs every step.
+            let t = &self.tpdo[k];
             if !t.valid
                 || !matches!(
                     t.transmission,
@@ -1088,7 +1089,8 @@ impl NodeCore {
             let changed = t.payload != Some(payload);
             let timer = !t.event_timer.is_zero() && since.is_none_or(|s| s >= t.event_timer);
             if changed || timer {
-                self.send(payload.to_frame(t.cob));
+                let cob = t.cob;
+                self.send(payload.to_frame(cob));
                 self.tpdo[k].payload = Some(payload);
                 self.tpdo[k].last = Some(now);
             }

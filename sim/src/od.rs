@@ -143,6 +143,9 @@ pub struct Entry {
     value: i64,
     min: i64,
     max: i64,
+    /// 64 minus the type's width in bits (0 for strings, which hold no number).
+    wrap_shift: u32,
+    signed: bool,
     text: Option<Text>,
 }
 
@@ -167,6 +170,8 @@ impl Entry {
             value: default,
             min,
             max,
+            wrap_shift: data_type.size().map_or(0, |n| 64 - 8 * n as u32),
+            signed: data_type.is_signed(),
             text: None,
         }
     }
@@ -320,13 +325,13 @@ impl ObjectDictionary {
     /// but the value is wrapped to the entry's type as the wire would carry it.
     pub fn set(&mut self, slot: Slot, value: i64) {
         let e = &mut self.entries[slot.get()];
-        e.value = match e.data_type.size() {
-            Some(size) => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&value.to_le_bytes());
-                e.data_type.from_le(&b[..size])
-            }
-            None => value,
+        // Shifts instead of a match on the type: this runs several times per device and
+        // step. Wrapping to the type's width is truncation plus sign or zero extension.
+        let shift = e.wrap_shift;
+        e.value = if e.signed {
+            (value << shift) >> shift
+        } else {
+            (((value as u64) << shift) >> shift) as i64
         };
     }
 

@@ -132,6 +132,12 @@ fn integrate(
 #[derive(Clone, Debug)]
 pub struct Servo {
     params: ServoParams,
+    /// Position loop gain, 1/s.
+    kp: f64,
+    /// Velocity loop proportional gain, N·m·s/rad.
+    kv: f64,
+    /// Velocity loop integral gain, N·m/rad.
+    ki: f64,
     state: Vector2<f64>,
     integral_nm: f64,
     torque_nm: f64,
@@ -140,8 +146,12 @@ pub struct Servo {
 impl Servo {
     /// A servo at rest at angle 0.
     pub fn new(params: ServoParams) -> Servo {
+        let kv = params.inertia_kg_m2 * TAU * params.velocity_bandwidth_hz;
         Servo {
             params,
+            kp: TAU * params.position_bandwidth_hz,
+            kv,
+            ki: kv * TAU * params.velocity_bandwidth_hz / 5.0,
             state: Vector2::zeros(),
             integral_nm: 0.0,
             torque_nm: 0.0,
@@ -167,10 +177,15 @@ impl Servo {
     /// and speed; without, the torque is off and the load coasts against friction.
     pub fn step(&mut self, demand_rad: f64, demand_rad_s: f64, enabled: bool, dt_s: f64) {
         let p = &self.params;
+        if !enabled && self.state[1] == 0.0 {
+            // At rest without torque, friction holds the load: the step would change
+            // nothing, so it is skipped (exactly the same result, for idle drives' sake).
+            self.integral_nm = 0.0;
+            self.torque_nm = 0.0;
+            return;
+        }
+        let (kp, kv, ki) = (self.kp, self.kv, self.ki);
         let torque = if enabled {
-            let kp = TAU * p.position_bandwidth_hz;
-            let kv = p.inertia_kg_m2 * TAU * p.velocity_bandwidth_hz;
-            let ki = kv * TAU * p.velocity_bandwidth_hz / 5.0;
             let speed_cmd = demand_rad_s + kp * (demand_rad - self.state[0]);
             let speed_err = speed_cmd - self.state[1];
             let unclamped = kv * speed_err + self.integral_nm;
@@ -251,6 +266,11 @@ impl Stepper {
     /// One period of `dt_s` with the phases `energized` at `command_rad`.
     pub fn step(&mut self, command_rad: f64, energized: bool, dt_s: f64) {
         let p = &self.params;
+        if !energized && self.state[1] == 0.0 {
+            // At rest without current, friction holds the rotor (see `Servo::step`).
+            self.torque_nm = 0.0;
+            return;
+        }
         let torque = if energized {
             let speed_rev_s = self.state[1].abs() / TAU;
             let pull_out = p.holding_torque_nm / (1.0 + speed_rev_s / p.corner_speed_rev_s);
