@@ -32,7 +32,7 @@ fn cell(drives: usize) -> CellSpec {
             bus: 0,
             heartbeat_ms: 0,
             power_on_ms: 0,
-            kind: DeviceKind::Drive(gantry_servo(50.0, 600.0, None)),
+            kind: DeviceKind::Drive(gantry_servo(600.0, 1500.0, 10_000.0, None)),
         });
     }
     for d in &mut cell.devices {

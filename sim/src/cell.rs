@@ -173,31 +173,39 @@ pub fn io_comm(node: NodeId, heartbeat_ms: u16) -> CommDefaults {
     }
 }
 
-/// A servo axis of the demo gantry: `counts_per_mm` with a 10 000-count encoder,
-/// 500 mm/s, 5 m/s², following error window 2 mm for 50 ms.
-pub fn gantry_servo(mm_per_rev: f64, travel_mm: f64, home_switch_mm: Option<f64>) -> DriveSpec {
-    let counts_per_mm = 10_000.0 / mm_per_rev;
+/// A servo axis of the demo gantry: a 20 000-count encoder on a 20 mm lead screw
+/// (1000 counts/mm, as config/cell.toml scales X and Y), profile velocity and acceleration
+/// at the axis' limits, following error window 2 mm for 50 ms, position window 0.1 mm;
+/// software limits off until the controller sets them (they only mean something after
+/// homing).
+pub fn gantry_servo(
+    travel_mm: f64,
+    max_velocity_mm_s: f64,
+    max_acceleration_mm_s2: f64,
+    home_switch_mm: Option<f64>,
+) -> DriveSpec {
+    let counts_per_mm = 1000.0;
     let c = |mm: f64| (mm * counts_per_mm).round() as u32;
     DriveSpec {
         motor: MotorSpec::Servo {
             params: ServoParams::gantry(),
-            counts_per_rev: 10_000,
+            counts_per_rev: 20_000,
         },
-        mm_per_rev,
+        mm_per_rev: 20.0,
         start_mm: 0.0,
         absolute_encoder: false,
         home_switch_mm,
         homing_search_mm: travel_mm,
         defaults: DriveDefaults {
-            profile_velocity: c(500.0),
-            profile_acceleration: c(5000.0),
-            profile_deceleration: c(5000.0),
-            quick_stop_deceleration: c(10_000.0),
+            profile_velocity: c(max_velocity_mm_s),
+            profile_acceleration: c(max_acceleration_mm_s2),
+            profile_deceleration: c(max_acceleration_mm_s2),
+            quick_stop_deceleration: c(2.0 * max_acceleration_mm_s2),
             following_error_window: c(2.0),
             following_error_timeout_ms: 50,
-            position_window: c(0.05),
+            position_window: c(0.1),
             position_window_time_ms: 5,
-            software_limits: [-(c(5.0) as i32), c(travel_mm) as i32],
+            software_limits: [0, 0],
             quick_stop_option: 2,
             fault_reaction_option: 2,
             abort_connection_option: 1,
@@ -208,8 +216,10 @@ pub fn gantry_servo(mm_per_rev: f64, travel_mm: f64, home_switch_mm: Option<f64>
 }
 
 /// The Z axis of the demo gantry: a stepper with encoder on a 5 mm lead screw, 16
-/// micro-steps (640 counts/mm), 100 mm/s, 2 m/s²; no following error monitoring in the
-/// drive (an open-loop drive has none: the controller compares encoder and demand).
+/// micro-steps (640 counts/mm), standing at the top of its 150 mm travel at power-on (Z
+/// counts upwards), 600 mm/s and 5 m/s² as config/cell.toml allows, home switch just below
+/// the top; no following error monitoring in the drive until the controller sets 0x6065
+/// (an open-loop drive has none of its own).
 pub fn z_stepper() -> DriveSpec {
     let counts_per_mm = 3200.0 / 5.0;
     let c = |mm: f64| (mm * counts_per_mm).round() as u32;
@@ -219,20 +229,20 @@ pub fn z_stepper() -> DriveSpec {
             microsteps: 16,
         },
         mm_per_rev: 5.0,
-        start_mm: 0.0,
+        start_mm: 150.0,
         absolute_encoder: false,
-        home_switch_mm: Some(-2.0),
-        homing_search_mm: 150.0,
+        home_switch_mm: Some(148.0),
+        homing_search_mm: 160.0,
         defaults: DriveDefaults {
-            profile_velocity: c(100.0),
-            profile_acceleration: c(2000.0),
-            profile_deceleration: c(2000.0),
-            quick_stop_deceleration: c(4000.0),
+            profile_velocity: c(600.0),
+            profile_acceleration: c(5000.0),
+            profile_deceleration: c(5000.0),
+            quick_stop_deceleration: c(8000.0),
             following_error_window: u32::MAX,
             following_error_timeout_ms: 50,
-            position_window: c(0.05),
+            position_window: c(0.2),
             position_window_time_ms: 5,
-            software_limits: [-(c(120.0) as i32), c(2.0) as i32],
+            software_limits: [0, 0],
             quick_stop_option: 2,
             fault_reaction_option: 2,
             abort_connection_option: 1,
@@ -242,10 +252,11 @@ pub fn z_stepper() -> DriveSpec {
     }
 }
 
-/// A conveyor drive: a servo on a 100 mm-per-revolution roller with a 4096-count encoder,
-/// run in profile velocity.
-pub fn conveyor() -> DriveSpec {
-    let counts_per_mm = 4096.0 / 100.0;
+/// A conveyor drive: a servo on a 100 mm-per-revolution roller with a 20 000-count encoder
+/// (200 counts/mm, as config/cell.toml scales the conveyors), run in profile velocity at
+/// `speed_mm_s` by default.
+pub fn conveyor(speed_mm_s: f64) -> DriveSpec {
+    let counts_per_mm = 200.0;
     let c = |mm: f64| (mm * counts_per_mm).round() as u32;
     DriveSpec {
         motor: MotorSpec::Servo {
@@ -257,7 +268,7 @@ pub fn conveyor() -> DriveSpec {
                 position_bandwidth_hz: 10.0,
                 velocity_bandwidth_hz: 50.0,
             },
-            counts_per_rev: 4096,
+            counts_per_rev: 20_000,
         },
         mm_per_rev: 100.0,
         start_mm: 0.0,
@@ -265,10 +276,10 @@ pub fn conveyor() -> DriveSpec {
         home_switch_mm: None,
         homing_search_mm: 0.0,
         defaults: DriveDefaults {
-            profile_velocity: c(200.0),
-            profile_acceleration: c(1000.0),
-            profile_deceleration: c(1000.0),
-            quick_stop_deceleration: c(2000.0),
+            profile_velocity: c(speed_mm_s),
+            profile_acceleration: c(2000.0),
+            profile_deceleration: c(2000.0),
+            quick_stop_deceleration: c(4000.0),
             following_error_window: c(20.0),
             following_error_timeout_ms: 200,
             position_window: c(1.0),
@@ -283,9 +294,10 @@ pub fn conveyor() -> DriveSpec {
     }
 }
 
-/// The demo cell of BRIEF.md on one 1 Mbit/s bus `can0`: nodes 1–3 the X, Y and Z axes
-/// (Z a stepper with encoder), 4 the infeed and 5 the outfeed conveyor, 10 the I/O node,
-/// and the world with its conveyors, parts and gantry geometry ([`WorldSpec::demo`]).
+/// The demo cell of BRIEF.md with the numbers of config/cell.toml, on one 1 Mbit/s bus
+/// `can0`: nodes 1–3 the X, Y and Z axes (Z a stepper with encoder), 4 the infeed and 5 the
+/// outfeed conveyor, 10 the I/O node, and the world with its conveyors, parts and gantry
+/// geometry ([`WorldSpec::demo`]).
 pub fn demo_cell() -> CellSpec {
     let dev = |name: &str, node: u8, kind: DeviceKind| DeviceSpec {
         name: name.to_owned(),
@@ -305,16 +317,16 @@ pub fn demo_cell() -> CellSpec {
             dev(
                 "x",
                 1,
-                DeviceKind::Drive(gantry_servo(50.0, 600.0, Some(2.0))),
+                DeviceKind::Drive(gantry_servo(600.0, 1500.0, 10_000.0, Some(2.0))),
             ),
             dev(
                 "y",
                 2,
-                DeviceKind::Drive(gantry_servo(40.0, 300.0, Some(2.0))),
+                DeviceKind::Drive(gantry_servo(400.0, 1200.0, 8_000.0, Some(2.0))),
             ),
             dev("z", 3, DeviceKind::Drive(z_stepper())),
-            dev("infeed", 4, DeviceKind::Drive(conveyor())),
-            dev("outfeed", 5, DeviceKind::Drive(conveyor())),
+            dev("infeed", 4, DeviceKind::Drive(conveyor(250.0))),
+            dev("outfeed", 5, DeviceKind::Drive(conveyor(400.0))),
             dev("io", 10, DeviceKind::Io),
         ],
         world: Some(WorldSpec::demo()),

@@ -106,7 +106,8 @@ pub enum FaultKind {
     SensorStuck {
         /// Signal name in the world's wiring (`part_at_pick`).
         input: String,
-        /// The value it is stuck at.
+        /// The value the signal is stuck at (its meaning: for an active-low input, `true`
+        /// still means "clear", and the bit reads low).
         value: bool,
     },
     /// An I/O input toggles on its own.

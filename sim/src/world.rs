@@ -56,6 +56,8 @@ pub struct ConveyorSpec {
     pub length_mm: f64,
     /// Belt width, mm.
     pub width_mm: f64,
+    /// Height of the belt surface, mm (machine Z).
+    pub surface_z_mm: f64,
     /// End stop position along the belt, mm: parts queue against it.
     #[serde(default)]
     pub stop_mm: Option<f64>,
@@ -98,6 +100,9 @@ pub struct InputWiring {
     pub name: String,
     /// Input bit, 0..=7.
     pub bit: u8,
+    /// The bit reads low when the signal is true (an OSSD "low = clear" input).
+    #[serde(default)]
+    pub active_low: bool,
     /// What drives it.
     #[serde(flatten)]
     pub signal: InputSignal,
@@ -117,16 +122,15 @@ pub struct WorldSpec {
     pub io: String,
     /// Infeed then outfeed conveyor.
     pub conveyors: [ConveyorSpec; 2],
-    /// Machine X/Y of the pick station, mm.
+    /// Machine X/Y of the pick station (over the infeed), mm.
     pub pick_mm: [f64; 2],
-    /// Machine X/Y of the place station, mm.
+    /// Machine X/Y of the place station (over the outfeed), mm.
     pub place_mm: [f64; 2],
     /// Z at and above which the nozzle clears everything, mm.
     pub z_safe_mm: f64,
-    /// Z at which the nozzle touches a part on a belt, mm.
-    pub z_contact_mm: f64,
-    /// Z of the belt surface: the nozzle below it has crashed, mm.
-    pub z_floor_mm: f64,
+    /// Height of a part, mm: the nozzle touches a part on a belt at the belt's surface plus
+    /// this.
+    pub part_height_mm: f64,
     /// How close in X/Y the nozzle must be to a station, mm.
     pub xy_tolerance_mm: f64,
     /// Distance around a conveyor that counts as "near" it, mm.
@@ -142,12 +146,16 @@ pub struct WorldSpec {
 }
 
 impl WorldSpec {
-    /// The world of the demo cell: the infeed runs along +X into an end stop under the pick
-    /// station at (100, 50); the outfeed runs along +Y from the place station at (500, 250).
+    /// The world of the demo cell, in the coordinates of config/cell.toml: the infeed runs
+    /// along +X into an end stop under the pick station at (120, 40); the outfeed runs along
+    /// +Y from the place station at (480, 320); Z counts upwards from its lowest point, the
+    /// nozzle touches a part at 12 mm over the infeed and 20 mm over the outfeed and clears
+    /// everything from 100 mm (`z_safe`). The light curtain's input is active low.
     pub fn demo() -> WorldSpec {
         let input = |name: &str, bit: u8, signal: InputSignal| InputWiring {
             name: name.to_owned(),
             bit,
+            active_low: false,
             signal,
         };
         WorldSpec {
@@ -158,11 +166,12 @@ impl WorldSpec {
             conveyors: [
                 ConveyorSpec {
                     drive: "infeed".to_owned(),
-                    origin_mm: [-400.0, 50.0],
+                    origin_mm: [-420.0, 40.0],
                     direction: [1.0, 0.0],
-                    length_mm: 520.0,
+                    length_mm: 560.0,
                     width_mm: 60.0,
-                    stop_mm: Some(500.0),
+                    surface_z_mm: 2.0,
+                    stop_mm: Some(540.0),
                     part_length_mm: 40.0,
                     arrivals: Some(Arrivals {
                         min_interval_ms: 1500,
@@ -171,20 +180,20 @@ impl WorldSpec {
                 },
                 ConveyorSpec {
                     drive: "outfeed".to_owned(),
-                    origin_mm: [500.0, 250.0],
+                    origin_mm: [480.0, 320.0],
                     direction: [0.0, 1.0],
                     length_mm: 600.0,
                     width_mm: 60.0,
+                    surface_z_mm: 10.0,
                     stop_mm: None,
                     part_length_mm: 40.0,
                     arrivals: None,
                 },
             ],
-            pick_mm: [100.0, 50.0],
-            place_mm: [500.0, 250.0],
-            z_safe_mm: -20.0,
-            z_contact_mm: -80.0,
-            z_floor_mm: -90.0,
+            pick_mm: [120.0, 40.0],
+            place_mm: [480.0, 320.0],
+            z_safe_mm: 100.0,
+            part_height_mm: 10.0,
             xy_tolerance_mm: 2.0,
             near_margin_mm: 30.0,
             vacuum_build_ms: 60,
@@ -195,9 +204,17 @@ impl WorldSpec {
                 input("vacuum_ok", 1, InputSignal::VacuumOk),
                 input("guard_closed", 2, InputSignal::GuardClosed),
                 input("estop_chain_ok", 3, InputSignal::EstopChainOk),
-                input("light_curtain_clear", 4, InputSignal::LightCurtainClear),
+                InputWiring {
+                    active_low: true,
+                    ..input("light_curtain_clear", 4, InputSignal::LightCurtainClear)
+                },
             ],
         }
+    }
+
+    /// The height at which the nozzle touches a part on conveyor `c`, mm.
+    pub fn contact_z_mm(&self, c: usize) -> f64 {
+        self.conveyors[c.min(1)].surface_z_mm + self.part_height_mm
     }
 }
 
@@ -496,11 +513,12 @@ impl World {
             && across.abs() <= spec.width_mm / 2.0 + margin
     }
 
-    fn at_station(&self, station: [f64; 2], p: [f64; 3]) -> bool {
+    /// The nozzle is at `station` over conveyor `c`, down on a part's height.
+    fn at_station(&self, station: [f64; 2], c: usize, p: [f64; 3]) -> bool {
         let tol = self.spec.xy_tolerance_mm;
         (p[0] - station[0]).abs() <= tol
             && (p[1] - station[1]).abs() <= tol
-            && p[2] <= self.spec.z_contact_mm + 1.0
+            && p[2] <= self.spec.contact_z_mm(c) + 1.0
     }
 
     fn part_at_pick(&self) -> bool {
@@ -563,7 +581,7 @@ impl World {
         let vacuum = devices[self.axes.io].outputs() & (1 << self.spec.vacuum_output_bit) != 0;
 
         // The gripper.
-        let on_pick = self.at_station(self.spec.pick_mm, p) && self.part_at_pick();
+        let on_pick = self.at_station(self.spec.pick_mm, 0, p) && self.part_at_pick();
         let on_part = self.held.is_some() || on_pick;
         self.vacuum_since = match (vacuum && on_part, self.vacuum_since) {
             (true, Some(t)) => Some(t),
@@ -593,7 +611,7 @@ impl World {
             if !vacuum || accel > self.spec.grip_max_accel_mm_s2 {
                 self.held = None;
                 self.vacuum_since = None;
-                if vacuum || !self.at_station(self.spec.place_mm, p) {
+                if vacuum || !self.at_station(self.spec.place_mm, 1, p) {
                     self.truth.dropped += 1;
                     self.log(
                         now,
@@ -629,12 +647,15 @@ impl World {
         let xy_moving = v[0].hypot(v[1]) > 1.0;
         let collision = if below_safe && xy_moving && (near(0) || near(1)) {
             Some(Collision::XyMoveBelowSafeHeight)
-        } else if p[2] < self.spec.z_floor_mm && (near(0) || near(1)) {
-            Some(Collision::NozzleIntoBelt)
-        } else if p[2] <= self.spec.z_contact_mm + 1.0
-            && ((self.near_conveyor(0, p, 0.0) && self.belts[0].speed_mm_s.abs() > 1.0)
-                || (self.near_conveyor(1, p, 0.0) && self.belts[1].speed_mm_s.abs() > 1.0))
+        } else if (0..2)
+            .any(|c| self.near_conveyor(c, p, 0.0) && p[2] < self.spec.conveyors[c].surface_z_mm)
         {
+            Some(Collision::NozzleIntoBelt)
+        } else if (0..2).any(|c| {
+            self.near_conveyor(c, p, 0.0)
+                && p[2] <= self.spec.contact_z_mm(c) + 1.0
+                && self.belts[c].speed_mm_s.abs() > 1.0
+        }) {
             Some(Collision::BeltUnderLoweredNozzle)
         } else {
             None
@@ -686,7 +707,7 @@ impl World {
                     n % 2 == 0
                 }
             };
-            if value {
+            if value != i.active_low {
                 bits |= 1 << i.bit;
             }
         }

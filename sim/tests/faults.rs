@@ -438,8 +438,9 @@ fn e_stop_guard_and_light_curtain_show_in_the_io_node_pdos() {
         bit_at(499.0, 2) && !bit_at(550.0, 2) && bit_at(650.0, 2),
         "guard_closed"
     );
+    // light_curtain_clear is wired active low: the bit rises while the curtain is broken.
     assert!(
-        bit_at(699.0, 4) && !bit_at(720.0, 4) && bit_at(800.0, 4),
+        !bit_at(699.0, 4) && bit_at(720.0, 4) && !bit_at(800.0, 4),
         "light_curtain_clear"
     );
     // The e-stop took node 2 out of operation enabled: its statusword PDO says so.

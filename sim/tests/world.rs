@@ -16,9 +16,11 @@ use takt_sim::{Fault, FaultKind, Sim, SimConfig, demo_cell};
 
 use support::script::{Op, Script, enable, move_to, write};
 
-const X: f64 = 200.0; // counts per mm
-const Y: f64 = 250.0;
+const X: f64 = 1000.0; // counts per mm
+const Y: f64 = 1000.0;
 const Z: f64 = 640.0;
+/// Z stands at the top (150 mm) at power-on, where its incremental encoder reads 0.
+const Z_TOP_MM: f64 = 150.0;
 
 fn counts(mm: f64, per_mm: f64) -> i32 {
     (mm * per_mm).round() as i32
@@ -44,7 +46,7 @@ fn xy(x_mm: f64, y_mm: f64) -> Vec<Op> {
 }
 
 fn z(mm: f64) -> Vec<Op> {
-    move_to(3, counts(mm, Z))
+    move_to(3, counts(mm - Z_TOP_MM, Z))
 }
 
 fn bring_up() -> Vec<Op> {
@@ -57,14 +59,14 @@ fn bring_up() -> Vec<Op> {
 }
 
 fn pick() -> Vec<Op> {
-    let mut ops = vec![write(4, 0x60FF, 0, 8192i32, 4), wait_input(0, true)];
+    let mut ops = vec![write(4, 0x60FF, 0, 50_000i32, 4), wait_input(0, true)];
     ops.push(write(4, 0x60FF, 0, 0i32, 4));
     ops.push(Op::WaitMs(300));
-    ops.extend(xy(100.0, 50.0));
-    ops.extend(z(-80.0));
+    ops.extend(xy(120.0, 40.0));
+    ops.extend(z(12.0));
     ops.push(outputs(0b001));
     ops.push(wait_input(1, true));
-    ops.extend(z(0.0));
+    ops.extend(z(150.0));
     ops
 }
 
@@ -92,11 +94,11 @@ fn one_pick_and_place_cycle_is_counted_by_the_ground_truth() {
     let mut sim = sim();
     let mut ops = bring_up();
     ops.extend(pick());
-    ops.extend(xy(500.0, 250.0));
-    ops.extend(z(-80.0));
+    ops.extend(xy(480.0, 320.0));
+    ops.extend(z(20.0));
     ops.push(outputs(0));
     ops.push(wait_input(1, false));
-    ops.extend(z(0.0));
+    ops.extend(z(150.0));
     run(&mut sim, ops);
     let truth = sim.world().unwrap().truth();
     assert_eq!(
@@ -144,9 +146,9 @@ fn releasing_vacuum_in_transit_drops_the_part() {
 fn moving_x_with_z_down_over_a_conveyor_is_a_collision() {
     let mut sim = sim();
     let mut ops = bring_up();
-    ops.extend(xy(100.0, 50.0));
-    ops.extend(z(-50.0));
-    ops.extend(move_to(1, counts(150.0, X)));
+    ops.extend(xy(120.0, 40.0));
+    ops.extend(z(50.0));
+    ops.extend(move_to(1, counts(170.0, X)));
     run(&mut sim, ops);
     let w = sim.world().unwrap();
     assert_eq!(w.truth().collisions, 1);
@@ -171,7 +173,7 @@ fn the_io_node_reports_the_world_and_an_open_e_stop_cuts_the_drives() {
     let mut ops = bring_up();
     ops.push(wait_input(3, true));
     ops.push(wait_input(2, true));
-    ops.push(wait_input(4, true));
+    ops.push(wait_input(4, false)); // light curtain clear: its OSSD input reads low
     let script = run(&mut sim, ops);
     assert!(sim.now() < takt_drivers::can::Timestamp::from_millis(2000));
     sim.run_until(takt_drivers::can::Timestamp::from_millis(2100), |_, _| {});
