@@ -6,9 +6,13 @@
 //! - `takt sim run CELL --duration 10s` runs it on the virtual clock, without a controller,
 //!   and reports bus load and ground truth (and writes the candump trace if asked).
 //!
-//! Both take the cell file's path, but for now they simulate the built-in demo cell layout
-//! of BRIEF.md (nodes 1–3 X/Y/Z, 4 and 5 the conveyors, 10 the I/O node): mapping a parsed
-//! cell file onto the simulator's own cell description is not done yet.
+//! Both read the cell file (as `takt check` does) and map it onto the simulator's own cell
+//! description: buses (interface, bit rate), devices (node-IDs, kinds), each drive's axis
+//! (scale, travel, velocity and acceleration limits, following error and in-position
+//! windows, where it stands at power-on) and the I/O node's wiring (input bits, active-low
+//! inputs, the vacuum output). The world's geometry — conveyor layout, pick and place
+//! stations, heights — is the built-in demo world's, which matches config/cell.toml's teach
+//! points; a cell file with errors falls back to the built-in demo cell, with a warning.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -19,6 +23,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use takt_drivers::can::SocketCanBus;
+use takt_sequences::Program;
+use takt_sequences::program::DeviceKind as CellDeviceKind;
+use takt_sim::cell::{BusSpec, DeviceKind, DeviceSpec, conveyor, gantry_servo, z_stepper};
+use takt_sim::drive::{DriveSpec, MotorSpec};
+use takt_sim::world::{InputSignal, InputWiring, WorldSpec};
 use takt_sim::{CellSpec, Scenario, Sim, SimConfig, demo_cell};
 
 /// `takt sim ...`
@@ -92,15 +101,160 @@ fn cell(path: &Path, heartbeat_ms: u16) -> Result<CellSpec, String> {
     if !path.is_file() {
         return Err(format!("cell file {} not found", path.display()));
     }
-    tracing::info!(
-        cell = %path.display(),
-        "simulating the built-in demo cell layout (nodes 1-5 and 10)"
-    );
-    let mut cell = demo_cell();
+    let checked = takt_sequences::check_file(path);
+    let mut cell = match &checked.program {
+        Some(program) => {
+            let cell = from_program(program);
+            tracing::info!(
+                cell = %path.display(),
+                devices = cell.devices.len(),
+                "simulating the cell file's buses, devices, axes and wiring"
+            );
+            cell
+        }
+        None => {
+            tracing::warn!(
+                cell = %path.display(),
+                "the cell file has errors (see `takt check`): simulating the built-in demo cell"
+            );
+            demo_cell()
+        }
+    };
     for d in &mut cell.devices {
         d.heartbeat_ms = heartbeat_ms;
     }
     Ok(cell)
+}
+
+/// The simulator's cell for a checked cell file. See the module docs for what is mapped.
+fn from_program(program: &Program) -> CellSpec {
+    let mut world = WorldSpec::demo();
+    let mut devices = Vec::with_capacity(program.devices.len());
+    let mut conveyors = Vec::new();
+    for (index, d) in program.devices.iter().enumerate() {
+        let axis = program.axes.iter().find(|a| a.device.index() == index);
+        let kind = match (d.kind, axis) {
+            (CellDeviceKind::Io, _) => {
+                world.io = d.name.clone();
+                DeviceKind::Io
+            }
+            (kind, Some(axis)) => {
+                let scale = axis.counts_per_unit.max(1e-9);
+                let mm = |counts: f64| counts / scale;
+                let mut spec = match kind {
+                    CellDeviceKind::Stepper => z_stepper(),
+                    CellDeviceKind::Conveyor => conveyor(mm(axis.max_velocity_counts_s)),
+                    _ => gantry_servo(
+                        mm((axis.max_position_counts - axis.min_position_counts) as f64),
+                        mm(axis.max_velocity_counts_s),
+                        mm(axis.max_acceleration_counts_s2),
+                        None,
+                    ),
+                };
+                scale_axis(&mut spec, scale);
+                if !axis.conveyor {
+                    spec.start_mm = mm(axis.start_position_counts as f64);
+                    spec.home_switch_mm = None;
+                    let clamp = |v: f64| v.clamp(0.0, f64::from(u32::MAX)) as u32;
+                    spec.defaults.profile_velocity = clamp(axis.max_velocity_counts_s);
+                    spec.defaults.profile_acceleration = clamp(axis.max_acceleration_counts_s2);
+                    spec.defaults.profile_deceleration = clamp(axis.max_acceleration_counts_s2);
+                    spec.defaults.position_window = clamp(axis.in_position_counts as f64);
+                    match axis.name.as_str() {
+                        "x" => world.x = d.name.clone(),
+                        "y" => world.y = d.name.clone(),
+                        "z" => world.z = d.name.clone(),
+                        _ => {}
+                    }
+                } else {
+                    conveyors.push((axis.name.clone(), d.name.clone()));
+                }
+                DeviceKind::Drive(spec)
+            }
+            // A drive without an axis still answers on the bus, as a servo.
+            (_, None) => DeviceKind::Drive(gantry_servo(100.0, 100.0, 1000.0, None)),
+        };
+        devices.push(DeviceSpec {
+            name: d.name.clone(),
+            node: d.node,
+            bus: d.bus.index(),
+            heartbeat_ms: 0,
+            power_on_ms: 0,
+            kind,
+        });
+    }
+    // The infeed feeds the pick station; the other conveyor carries parts away.
+    conveyors.sort_by_key(|(axis, _)| axis != "infeed");
+    for (slot, (_, device)) in world.conveyors.iter_mut().zip(conveyors) {
+        slot.drive = device;
+    }
+    let signal = |name: &str| match name {
+        "part_at_pick" => Some(InputSignal::PartAtPick),
+        "vacuum_ok" => Some(InputSignal::VacuumOk),
+        "guard_closed" => Some(InputSignal::GuardClosed),
+        "estop_chain_ok" => Some(InputSignal::EstopChainOk),
+        "light_curtain_clear" => Some(InputSignal::LightCurtainClear),
+        _ => None,
+    };
+    world.inputs = program
+        .inputs
+        .iter()
+        .filter_map(|i| {
+            Some(InputWiring {
+                name: i.name.clone(),
+                bit: i.bit,
+                active_low: i.active_low,
+                signal: signal(&i.name)?,
+            })
+        })
+        .collect();
+    if let Some(vacuum) = program.outputs.iter().find(|o| o.name == "vacuum_on") {
+        world.vacuum_output_bit = vacuum.bit;
+    }
+    CellSpec {
+        name: program.cell_name.clone(),
+        buses: program
+            .buses
+            .iter()
+            .map(|b| BusSpec {
+                name: b.interface.clone(),
+                bitrate: b.bitrate_bit_s,
+            })
+            .collect(),
+        devices,
+        world: Some(world),
+    }
+}
+
+/// Gives `spec`'s mechanics `counts_per_mm` by choosing the travel per motor revolution.
+fn scale_axis(spec: &mut DriveSpec, counts_per_mm: f64) {
+    let counts_per_rev = match spec.motor {
+        MotorSpec::Servo { counts_per_rev, .. } => f64::from(counts_per_rev),
+        MotorSpec::Stepper { params, microsteps } => {
+            f64::from(params.full_steps_per_rev) * f64::from(microsteps)
+        }
+    };
+    let old = spec.counts_per_mm();
+    spec.mm_per_rev = counts_per_rev / counts_per_mm;
+    // Defaults were in the old counts: keep their meaning in mm.
+    let k = counts_per_mm / old;
+    let d = &mut spec.defaults;
+    let [fast, slow] = &mut d.homing_speeds;
+    for v in [
+        &mut d.profile_velocity,
+        &mut d.profile_acceleration,
+        &mut d.profile_deceleration,
+        &mut d.quick_stop_deceleration,
+        &mut d.position_window,
+        &mut d.homing_acceleration,
+        fast,
+        slow,
+    ] {
+        *v = (f64::from(*v) * k).round() as u32;
+    }
+    if d.following_error_window != u32::MAX {
+        d.following_error_window = (f64::from(d.following_error_window) * k).round() as u32;
+    }
 }
 
 fn build(args: &CellArgs, trace: bool) -> Result<Sim, String> {
@@ -197,4 +351,58 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("{text:?}: give a unit, ms, s or min")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_cell_file_maps_onto_the_simulator() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let cell = cell(&path, 0).unwrap();
+        let nodes: Vec<(String, u8)> = cell
+            .devices
+            .iter()
+            .map(|d| (d.name.clone(), d.node))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                ("x_drive".to_owned(), 1),
+                ("y_drive".to_owned(), 2),
+                ("z_drive".to_owned(), 3),
+                ("infeed_drive".to_owned(), 4),
+                ("outfeed_drive".to_owned(), 5),
+                ("io".to_owned(), 10)
+            ]
+        );
+        assert_eq!(cell.buses[0].bitrate, 1_000_000);
+        let drive = |name: &str| match &cell.device(name).unwrap().kind {
+            DeviceKind::Drive(d) => d.clone(),
+            DeviceKind::Io => panic!("{name} is a drive"),
+        };
+        assert!((drive("x_drive").counts_per_mm() - 1000.0).abs() < 1e-9);
+        assert!((drive("z_drive").counts_per_mm() - 640.0).abs() < 1e-9);
+        assert!((drive("infeed_drive").counts_per_mm() - 200.0).abs() < 1e-9);
+        assert_eq!(
+            drive("z_drive").start_mm,
+            150.0,
+            "Z stands at home, the top"
+        );
+        assert_eq!(drive("x_drive").defaults.following_error_window, 2000);
+        let world = cell.world.as_ref().unwrap();
+        assert_eq!((world.x.as_str(), world.z.as_str()), ("x_drive", "z_drive"));
+        assert_eq!(world.conveyors[0].drive, "infeed_drive");
+        let curtain = world
+            .inputs
+            .iter()
+            .find(|i| i.name == "light_curtain_clear")
+            .unwrap();
+        assert!(curtain.active_low);
+        // And it runs.
+        let mut sim = Sim::new(&cell, SimConfig::default()).unwrap();
+        sim.run_for(Duration::from_millis(100));
+        assert_eq!(sim.bus_stats(0).unwrap().frames, 6, "six boot-ups");
+    }
 }
