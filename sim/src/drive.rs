@@ -67,23 +67,23 @@ impl MotorSpec {
 #[serde(deny_unknown_fields)]
 pub struct DriveDefaults {
     /// 0x6081 profile velocity, counts/s.
-    pub profile_velocity: u32,
+    pub profile_velocity_counts_s: u32,
     /// 0x6083 profile acceleration, counts/s².
-    pub profile_acceleration: u32,
+    pub profile_acceleration_counts_s2: u32,
     /// 0x6084 profile deceleration, counts/s².
-    pub profile_deceleration: u32,
+    pub profile_deceleration_counts_s2: u32,
     /// 0x6085 quick stop deceleration, counts/s².
-    pub quick_stop_deceleration: u32,
+    pub quick_stop_deceleration_counts_s2: u32,
     /// 0x6065 following error window, counts (0xFFFF_FFFF: off).
-    pub following_error_window: u32,
+    pub following_error_window_counts: u32,
     /// 0x6066 following error time-out, ms.
     pub following_error_timeout_ms: u16,
     /// 0x6067 position window, counts.
-    pub position_window: u32,
+    pub position_window_counts: u32,
     /// 0x6068 position window time, ms.
     pub position_window_time_ms: u16,
     /// 0x607D software position limits (min, max), counts; equal values: no limits.
-    pub software_limits: [i32; 2],
+    pub software_limits_counts: [i32; 2],
     /// 0x605A quick stop option code.
     pub quick_stop_option: i16,
     /// 0x605E fault reaction option code.
@@ -91,9 +91,9 @@ pub struct DriveDefaults {
     /// 0x6007 abort connection option code.
     pub abort_connection_option: i16,
     /// 0x6099 homing speeds (switch search, zero search), counts/s.
-    pub homing_speeds: [u32; 2],
+    pub homing_speeds_counts_s: [u32; 2],
     /// 0x609A homing acceleration, counts/s².
-    pub homing_acceleration: u32,
+    pub homing_acceleration_counts_s2: u32,
 }
 
 /// One simulated drive and its axis.
@@ -144,20 +144,20 @@ struct Slots {
     fe_window: Slot,
     fe_timeout: Slot,
     fe_actual: Slot,
-    position_window: Slot,
+    position_window_counts: Slot,
     position_window_time: Slot,
     target_position: Slot,
     home_offset: Slot,
     limit_min: Slot,
     limit_max: Slot,
-    profile_velocity: Slot,
-    profile_acceleration: Slot,
-    profile_deceleration: Slot,
-    quick_stop_deceleration: Slot,
+    profile_velocity_counts_s: Slot,
+    profile_acceleration_counts_s2: Slot,
+    profile_deceleration_counts_s2: Slot,
+    quick_stop_deceleration_counts_s2: Slot,
     homing_method: Slot,
     homing_speed_switch: Slot,
     homing_speed_zero: Slot,
-    homing_acceleration: Slot,
+    homing_acceleration_counts_s2: Slot,
     target_velocity: Slot,
     digital_inputs: Slot,
 }
@@ -179,20 +179,20 @@ impl Slots {
             fe_window: od.require(0x6065, 0)?,
             fe_timeout: od.require(0x6066, 0)?,
             fe_actual: od.require(0x60F4, 0)?,
-            position_window: od.require(0x6067, 0)?,
+            position_window_counts: od.require(0x6067, 0)?,
             position_window_time: od.require(0x6068, 0)?,
             target_position: od.require(0x607A, 0)?,
             home_offset: od.require(0x607C, 0)?,
             limit_min: od.require(0x607D, 1)?,
             limit_max: od.require(0x607D, 2)?,
-            profile_velocity: od.require(0x6081, 0)?,
-            profile_acceleration: od.require(0x6083, 0)?,
-            profile_deceleration: od.require(0x6084, 0)?,
-            quick_stop_deceleration: od.require(0x6085, 0)?,
+            profile_velocity_counts_s: od.require(0x6081, 0)?,
+            profile_acceleration_counts_s2: od.require(0x6083, 0)?,
+            profile_deceleration_counts_s2: od.require(0x6084, 0)?,
+            quick_stop_deceleration_counts_s2: od.require(0x6085, 0)?,
             homing_method: od.require(0x6098, 0)?,
             homing_speed_switch: od.require(0x6099, 1)?,
             homing_speed_zero: od.require(0x6099, 2)?,
-            homing_acceleration: od.require(0x609A, 0)?,
+            homing_acceleration_counts_s2: od.require(0x609A, 0)?,
             target_velocity: od.require(0x60FF, 0)?,
             digital_inputs: od.require(0x60FD, 0)?,
         })
@@ -262,7 +262,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "following error window",
             U32,
             Rw,
-            u(d.following_error_window),
+            u(d.following_error_window_counts),
         ),
         Entry::new(
             0x6066,
@@ -272,7 +272,14 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             Rw,
             u(d.following_error_timeout_ms),
         ),
-        Entry::new(0x6067, 0, "position window", U32, Rw, u(d.position_window)),
+        Entry::new(
+            0x6067,
+            0,
+            "position window",
+            U32,
+            Rw,
+            u(d.position_window_counts),
+        ),
         Entry::new(
             0x6068,
             0,
@@ -291,7 +298,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "min position limit",
             I32,
             Rw,
-            u(d.software_limits[0]),
+            u(d.software_limits_counts[0]),
         ),
         Entry::new(
             0x607D,
@@ -299,7 +306,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "max position limit",
             I32,
             Rw,
-            u(d.software_limits[1]),
+            u(d.software_limits_counts[1]),
         ),
         Entry::new(
             0x6081,
@@ -307,7 +314,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "profile velocity",
             U32,
             Rw,
-            u(d.profile_velocity),
+            u(d.profile_velocity_counts_s),
         )
         .mappable(),
         Entry::new(
@@ -316,7 +323,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "profile acceleration",
             U32,
             Rw,
-            u(d.profile_acceleration),
+            u(d.profile_acceleration_counts_s2),
         )
         .mappable(),
         Entry::new(
@@ -325,7 +332,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "profile deceleration",
             U32,
             Rw,
-            u(d.profile_deceleration),
+            u(d.profile_deceleration_counts_s2),
         )
         .mappable(),
         Entry::new(
@@ -334,7 +341,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "quick stop deceleration",
             U32,
             Rw,
-            u(d.quick_stop_deceleration),
+            u(d.quick_stop_deceleration_counts_s2),
         ),
         Entry::new(0x6098, 0, "homing method", I8, Rw, 35),
         Entry::new(0x6099, 0, "homing speeds", U8, Access::Const, 2),
@@ -344,7 +351,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "speed during search for switch",
             U32,
             Rw,
-            u(d.homing_speeds[0]),
+            u(d.homing_speeds_counts_s[0]),
         ),
         Entry::new(
             0x6099,
@@ -352,7 +359,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "speed during search for zero",
             U32,
             Rw,
-            u(d.homing_speeds[1]),
+            u(d.homing_speeds_counts_s[1]),
         ),
         Entry::new(
             0x609A,
@@ -360,7 +367,7 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             "homing acceleration",
             U32,
             Rw,
-            u(d.homing_acceleration),
+            u(d.homing_acceleration_counts_s2),
         ),
         Entry::new(0x60F4, 0, "following error actual value", I32, Ro, 0).mappable(),
         Entry::new(0x60FD, 0, "digital inputs", U32, Ro, 0).mappable(),
@@ -732,8 +739,8 @@ impl Drive {
         dt_s: f64,
     ) {
         let od = core.od();
-        let decel = od.get(self.s.profile_deceleration) as f64;
-        let quick_decel = od.get(self.s.quick_stop_deceleration) as f64;
+        let decel = od.get(self.s.profile_deceleration_counts_s2) as f64;
+        let quick_decel = od.get(self.s.quick_stop_deceleration_counts_s2) as f64;
         match self.power {
             PowerState::OperationEnabled => {}
             PowerState::QuickStopActive => {
@@ -770,8 +777,8 @@ impl Drive {
             }
         }
         let halt = cw & Controlword::HALT.bits() != 0;
-        let vmax = od.get(self.s.profile_velocity) as f64;
-        let accel = od.get(self.s.profile_acceleration) as f64;
+        let vmax = od.get(self.s.profile_velocity_counts_s) as f64;
+        let accel = od.get(self.s.profile_acceleration_counts_s2) as f64;
         match self.mode {
             Some(Mode::ProfilePosition) => {
                 if cw & Controlword::NEW_SET_POINT.bits() == 0 {
@@ -867,7 +874,7 @@ impl Drive {
         let method = od.get(self.s.homing_method) as i8;
         let fast = od.get(self.s.homing_speed_switch) as f64;
         let slow = od.get(self.s.homing_speed_zero) as f64;
-        let accel = od.get(self.s.homing_acceleration) as f64;
+        let accel = od.get(self.s.homing_acceleration_counts_s2) as f64;
         let home_offset = od.get(self.s.home_offset) as f64;
         if rising & Controlword::NEW_SET_POINT.bits() != 0 {
             self.homing_start_mm = self.physical_mm();
@@ -1009,7 +1016,7 @@ impl Drive {
         sw.set(Statusword::VOLTAGE_ENABLED, powered);
         sw.set(Statusword::WARNING, self.sto);
         sw.set(Statusword::INTERNAL_LIMIT, self.limit_active);
-        let window = od.get(self.s.position_window) as f64;
+        let window = od.get(self.s.position_window_counts) as f64;
         let window_time = Duration::from_millis(od.get(self.s.position_window_time) as u64);
         let halt = cw & Controlword::HALT.bits() != 0;
         if self.power == PowerState::OperationEnabled {

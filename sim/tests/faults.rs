@@ -174,7 +174,7 @@ fn a_rebooted_node_sends_boot_up_and_forgets_its_configuration() {
     if let Some(takt_sim::cell::DeviceKind::Drive(d)) =
         demo_cell().device("outfeed").map(|d| d.kind.clone())
     {
-        cell_default = d.defaults.profile_velocity;
+        cell_default = d.defaults.profile_velocity_counts_s;
     }
     let sim = run_with(&[(FaultKind::NodeReboot { node: 5 }, 300, None)], ops, 800);
     let boots: Vec<_> = on(&sim, 0x705)

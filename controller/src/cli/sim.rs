@@ -156,10 +156,12 @@ fn from_program(program: &Program) -> CellSpec {
                     spec.start_mm = mm(axis.start_position_counts as f64);
                     spec.home_switch_mm = None;
                     let clamp = |v: f64| v.clamp(0.0, f64::from(u32::MAX)) as u32;
-                    spec.defaults.profile_velocity = clamp(axis.max_velocity_counts_s);
-                    spec.defaults.profile_acceleration = clamp(axis.max_acceleration_counts_s2);
-                    spec.defaults.profile_deceleration = clamp(axis.max_acceleration_counts_s2);
-                    spec.defaults.position_window = clamp(axis.in_position_counts as f64);
+                    spec.defaults.profile_velocity_counts_s = clamp(axis.max_velocity_counts_s);
+                    spec.defaults.profile_acceleration_counts_s2 =
+                        clamp(axis.max_acceleration_counts_s2);
+                    spec.defaults.profile_deceleration_counts_s2 =
+                        clamp(axis.max_acceleration_counts_s2);
+                    spec.defaults.position_window_counts = clamp(axis.in_position_counts as f64);
                     match axis.name.as_str() {
                         "x" => world.x = d.name.clone(),
                         "y" => world.y = d.name.clone(),
@@ -239,21 +241,22 @@ fn scale_axis(spec: &mut DriveSpec, counts_per_mm: f64) {
     // Defaults were in the old counts: keep their meaning in mm.
     let k = counts_per_mm / old;
     let d = &mut spec.defaults;
-    let [fast, slow] = &mut d.homing_speeds;
+    let [fast, slow] = &mut d.homing_speeds_counts_s;
     for v in [
-        &mut d.profile_velocity,
-        &mut d.profile_acceleration,
-        &mut d.profile_deceleration,
-        &mut d.quick_stop_deceleration,
-        &mut d.position_window,
-        &mut d.homing_acceleration,
+        &mut d.profile_velocity_counts_s,
+        &mut d.profile_acceleration_counts_s2,
+        &mut d.profile_deceleration_counts_s2,
+        &mut d.quick_stop_deceleration_counts_s2,
+        &mut d.position_window_counts,
+        &mut d.homing_acceleration_counts_s2,
         fast,
         slow,
     ] {
         *v = (f64::from(*v) * k).round() as u32;
     }
-    if d.following_error_window != u32::MAX {
-        d.following_error_window = (f64::from(d.following_error_window) * k).round() as u32;
+    if d.following_error_window_counts != u32::MAX {
+        d.following_error_window_counts =
+            (f64::from(d.following_error_window_counts) * k).round() as u32;
     }
 }
 
@@ -390,7 +393,10 @@ mod tests {
             150.0,
             "Z stands at home, the top"
         );
-        assert_eq!(drive("x_drive").defaults.following_error_window, 2000);
+        assert_eq!(
+            drive("x_drive").defaults.following_error_window_counts,
+            2000
+        );
         let world = cell.world.as_ref().unwrap();
         assert_eq!((world.x.as_str(), world.z.as_str()), ("x_drive", "z_drive"));
         assert_eq!(world.conveyors[0].drive, "infeed_drive");
