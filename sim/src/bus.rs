@@ -118,6 +118,8 @@ pub struct BusStats {
     pub total_latency_ns: u64,
     /// Frames refused because a transmit queue was full.
     pub tx_overflows: u64,
+    /// Frames lost because the controller's receive queue was full.
+    pub rx_overflows: u64,
     /// Frame fault effects.
     pub faults: FaultCounts,
 }
@@ -147,6 +149,8 @@ pub struct TimedBus {
     free_at: Timestamp,
     observed_until: Timestamp,
     queues: Vec<VecDeque<Pending>>,
+    /// Depth of each endpoint's transmit queue (the controller's may differ).
+    depths: Vec<usize>,
     delay_line: VecDeque<Pending>,
     deliveries: VecDeque<Delivery>,
     faults: Vec<FrameFault>,
@@ -155,6 +159,7 @@ pub struct TimedBus {
     window_busy_ns: u64,
     // The controller's end.
     inbox: VecDeque<BusEvent>,
+    inbox_overflowed: bool,
     controller_state: BusState,
     controller_off_until: Option<Timestamp>,
     now: Timestamp,
@@ -164,15 +169,35 @@ impl TimedBus {
     /// A bus named `name` (as traces record it) at `bitrate` bit/s with `devices` device
     /// endpoints besides the controller's.
     pub fn new(name: &str, bitrate: u32, devices: usize) -> TimedBus {
-        let queues = (0..=devices)
-            .map(|_| VecDeque::with_capacity(TX_QUEUE_DEPTH))
+        TimedBus::with_controller_queue(name, bitrate, devices, TX_QUEUE_DEPTH)
+    }
+
+    /// A bus whose controller end queues at most `controller_queue` frames for
+    /// transmission, as a SocketCAN interface's `txqueuelen` bounds it (more are refused
+    /// with [`SendError::WouldBlock`]).
+    pub fn with_controller_queue(
+        name: &str,
+        bitrate: u32,
+        devices: usize,
+        controller_queue: usize,
+    ) -> TimedBus {
+        let depths: Vec<usize> = (0..=devices)
+            .map(|i| {
+                if i == 0 {
+                    controller_queue.max(1)
+                } else {
+                    TX_QUEUE_DEPTH
+                }
+            })
             .collect();
+        let queues = depths.iter().map(|&d| VecDeque::with_capacity(d)).collect();
         TimedBus {
             name: name.to_owned(),
             bitrate: bitrate.max(1),
             free_at: Timestamp::ZERO,
             observed_until: Timestamp::ZERO,
             queues,
+            depths,
             delay_line: VecDeque::with_capacity(TX_QUEUE_DEPTH),
             deliveries: VecDeque::with_capacity(DELIVERY_DEPTH),
             faults: Vec::with_capacity(MAX_FRAME_FAULTS),
@@ -180,6 +205,7 @@ impl TimedBus {
             window_start: Timestamp::ZERO,
             window_busy_ns: 0,
             inbox: VecDeque::with_capacity(DELIVERY_DEPTH),
+            inbox_overflowed: false,
             controller_state: BusState::ErrorActive,
             controller_off_until: None,
             now: Timestamp::ZERO,
@@ -215,7 +241,7 @@ impl TimedBus {
         let Some(q) = self.queues.get_mut(endpoint) else {
             return false;
         };
-        if q.len() >= TX_QUEUE_DEPTH {
+        if q.len() >= self.depths[endpoint] {
             self.stats.tx_overflows += 1;
             return false;
         }
@@ -399,7 +425,10 @@ impl TimedBus {
                 frame: d.frame,
             }));
         } else {
-            self.stats.tx_overflows += 1;
+            // Like a socket whose receive buffer overflowed: frames are lost, and the
+            // controller hears of it once it has drained the queue.
+            self.stats.rx_overflows += 1;
+            self.inbox_overflowed = true;
         }
     }
 
@@ -454,7 +483,15 @@ pub struct ControllerPort<'a> {
 
 impl CanBus for ControllerPort<'_> {
     fn try_recv(&mut self) -> Result<Option<BusEvent>, BusError> {
-        Ok(self.bus.inbox.pop_front())
+        let event = self.bus.inbox.pop_front();
+        if event.is_none() && self.bus.inbox_overflowed {
+            self.bus.inbox_overflowed = false;
+            return Ok(Some(BusEvent::State {
+                timestamp: self.bus.now,
+                event: BusStateEvent::RxOverflow,
+            }));
+        }
+        Ok(event)
     }
 
     fn try_send(&mut self, frame: &Frame) -> Result<(), SendError> {
@@ -519,6 +556,37 @@ mod tests {
         let out = run(&mut bus, 1000);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].at, Timestamp::from_micros(270 + 264));
+    }
+
+    #[test]
+    fn the_controller_queue_pushes_back_and_a_full_inbox_reports_overflow() {
+        let mut bus = TimedBus::with_controller_queue("can0", 1_000_000, 1, 2);
+        let mut port = bus.controller();
+        port.try_send(&Frame::standard(0x601, [0; 8])).unwrap();
+        port.try_send(&Frame::standard(0x601, [0; 8])).unwrap();
+        assert!(matches!(
+            port.try_send(&Frame::standard(0x601, [0; 8])),
+            Err(SendError::WouldBlock)
+        ));
+        for k in 0..DELIVERY_DEPTH + 3 {
+            bus.to_controller(&Delivery {
+                at: Timestamp::from_micros(k as u64),
+                frame: Frame::standard(0x181, [1]),
+                from: 1,
+            });
+        }
+        assert_eq!(bus.stats().rx_overflows, 3);
+        let mut port = bus.controller();
+        let mut frames = 0;
+        let mut last = None;
+        while let Some(e) = port.try_recv().unwrap() {
+            match e {
+                BusEvent::Frame(_) => frames += 1,
+                BusEvent::State { event, .. } => last = Some(event),
+            }
+        }
+        assert_eq!(frames, DELIVERY_DEPTH);
+        assert_eq!(last, Some(BusStateEvent::RxOverflow));
     }
 
     #[test]

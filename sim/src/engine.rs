@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub substeps: u32,
     /// Record every frame on the wire for [`Sim::write_trace`].
     pub trace: bool,
+    /// Frames the controller's end of each bus queues for transmission before refusing
+    /// more with `WouldBlock` (a SocketCAN interface's `txqueuelen`).
+    pub controller_tx_queue: usize,
 }
 
 impl Default for SimConfig {
@@ -56,6 +59,7 @@ impl Default for SimConfig {
             tick: Duration::from_millis(1),
             substeps: 4,
             trace: false,
+            controller_tx_queue: crate::bus::TX_QUEUE_DEPTH,
         }
     }
 }
@@ -250,7 +254,14 @@ impl Sim {
             .buses
             .iter()
             .zip(&on_bus)
-            .map(|(b, list)| TimedBus::new(&b.name, b.bitrate, list.len()))
+            .map(|(b, list)| {
+                TimedBus::with_controller_queue(
+                    &b.name,
+                    b.bitrate,
+                    list.len(),
+                    cfg.controller_tx_queue,
+                )
+            })
             .collect();
         let world = match &cell.world {
             Some(w) => Some(World::new(w.clone(), &devices)?),
