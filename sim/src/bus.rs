@@ -11,15 +11,20 @@
 //! queueing latency — and as bus load.
 //!
 //! Frame faults act here: a matching frame can be dropped (it never reaches the wire),
-//! delayed (it waits on a delay line before arbitrating) or corrupted (its data bytes are
-//! altered on the wire). Everything is sized at construction; stepping allocates nothing.
+//! delayed (it waits on a delay line before arbitrating), corrupted (its data bytes are
+//! altered on the wire, undetected), or destroyed by a bus error (an error frame cuts it
+//! off halfway and the transmitter sends it again, as CAN does). Bus errors move the
+//! controller interface's error counters (ISO 11898-1 fault confinement: +8 for a
+//! transmitter, +1 for a receiver, −1 per good frame) through error warning (96) and
+//! error passive (128) to bus-off (above 255), which the controller hears of as bus-state
+//! events. Everything is sized at construction; stepping allocates nothing.
 
 use core::time::Duration;
 use std::collections::VecDeque;
 
 use takt_drivers::can::{
-    BusError, BusEvent, BusState, BusStateEvent, CanBus, Frame, SendError, Timestamp,
-    TimestampedFrame,
+    BusError, BusEvent, BusState, BusStateEvent, CanBus, ErrorCounters, Frame, SendError,
+    Timestamp, TimestampedFrame,
 };
 
 use crate::rng::SimRng;
@@ -42,6 +47,29 @@ pub enum FrameAction {
     Delay(Duration),
     /// The frame's data bytes are altered on the wire (a random non-zero XOR per byte).
     Corrupt,
+    /// An error frame destroys the frame halfway; its sender tries again.
+    Error,
+}
+
+/// Bits an error frame adds after the point of the error: error flag and its echo (up to
+/// 12) and the error delimiter (8).
+pub const ERROR_FRAME_BITS: u32 = 20;
+/// How long the controller interface stays bus-off after its counters drove it there
+/// before it restarts (SocketCAN's `restart-ms`).
+pub const RESTART_AFTER_BUS_OFF: Duration = Duration::from_millis(100);
+
+/// Something that happened on the wire, for traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire<'a> {
+    /// A frame went over the wire.
+    Frame(&'a Delivery),
+    /// The controller interface reported a bus error or changed its error state.
+    State {
+        /// When.
+        at: Timestamp,
+        /// What.
+        event: BusStateEvent,
+    },
 }
 
 /// A frame fault: frames whose id matches `id & mask`, with `probability`, until `until`.
@@ -99,6 +127,8 @@ pub struct FaultCounts {
     pub delayed: u64,
     /// Frames corrupted.
     pub corrupted: u64,
+    /// Frames destroyed by bus errors (each retransmitted).
+    pub bus_errors: u64,
 }
 
 /// Measurements of one bus.
@@ -162,6 +192,8 @@ pub struct TimedBus {
     inbox_overflowed: bool,
     controller_state: BusState,
     controller_off_until: Option<Timestamp>,
+    tec: u16,
+    rec: u16,
     now: Timestamp,
 }
 
@@ -208,6 +240,8 @@ impl TimedBus {
             inbox_overflowed: false,
             controller_state: BusState::ErrorActive,
             controller_off_until: None,
+            tec: 0,
+            rec: 0,
             now: Timestamp::ZERO,
         }
     }
@@ -281,9 +315,8 @@ impl TimedBus {
         &mut self,
         until: Timestamp,
         rng: &mut SimRng,
-        on_wire: &mut impl FnMut(&Delivery),
+        on_wire: &mut impl FnMut(Wire<'_>),
     ) {
-        self.faults.retain(|f| f.until.is_none_or(|u| u > until));
         loop {
             // The earliest moment any head frame is ready.
             let mut earliest: Option<Timestamp> = None;
@@ -324,8 +357,19 @@ impl TimedBus {
             let Some(mut p) = popped else { break };
             if !p.faulted {
                 p.faulted = true;
-                match self.apply_faults(&mut p, rng) {
+                match self.apply_faults(&mut p, start, rng) {
                     Some(FrameAction::Drop) => continue,
+                    Some(FrameAction::Error) => {
+                        self.bus_error(start, &p, on_wire);
+                        // The sender tries again at once, and the fault may hit again.
+                        p.faulted = false;
+                        if q < n {
+                            self.queues[q].push_front(p);
+                        } else {
+                            self.delay_line.push_front(p);
+                        }
+                        continue;
+                    }
                     Some(FrameAction::Delay(d)) => {
                         p.ready_at = start + d;
                         // The delay line stays sorted by release time.
@@ -357,15 +401,87 @@ impl TimedBus {
                 frame: p.frame,
                 from: p.from,
             };
-            on_wire(&d);
+            on_wire(Wire::Frame(&d));
+            if self.tec > 0 || self.rec > 0 {
+                if p.from == 0 {
+                    self.tec = self.tec.saturating_sub(1);
+                } else {
+                    self.rec = self.rec.saturating_sub(1);
+                }
+                self.update_error_state(end_of_frame, on_wire);
+            }
             if self.deliveries.len() < DELIVERY_DEPTH {
                 self.deliveries.push_back(d);
             }
         }
+        // Faults that ended within this window acted on the frames before their end only.
+        self.faults.retain(|f| f.until.is_none_or(|u| u > until));
         if until > self.observed_until {
             self.stats.elapsed_ns += until.saturating_since(self.observed_until).as_nanos() as u64;
             self.observed_until = until;
         }
+    }
+
+    /// An error frame destroys `p` at `start`: bus time, counters, events.
+    fn bus_error(&mut self, start: Timestamp, p: &Pending, on_wire: &mut impl FnMut(Wire<'_>)) {
+        let bits = p.frame.worst_case_bits() / 2 + ERROR_FRAME_BITS;
+        let duration = self.bits_time(bits);
+        self.free_at = start + duration;
+        self.stats.busy_ns += duration.as_nanos() as u64;
+        self.stats.faults.bus_errors += 1;
+        self.account_window(start, duration);
+        if self.controller_state == BusState::BusOff {
+            return;
+        }
+        if p.from == 0 {
+            self.tec += 8;
+        } else {
+            self.rec = (self.rec + 1).min(255);
+        }
+        let at = start + duration;
+        let event = BusStateEvent::ProtocolError {
+            counters: Some(self.counters()),
+        };
+        self.push_state(at, event);
+        on_wire(Wire::State { at, event });
+        self.update_error_state(at, on_wire);
+    }
+
+    fn counters(&self) -> ErrorCounters {
+        ErrorCounters {
+            tx: self.tec.min(255) as u8,
+            rx: self.rec.min(255) as u8,
+        }
+    }
+
+    /// Moves the controller interface to the state its counters call for (ISO 11898-1
+    /// fault confinement), reporting a change.
+    fn update_error_state(&mut self, at: Timestamp, on_wire: &mut impl FnMut(Wire<'_>)) {
+        let worst = self.tec.max(self.rec);
+        let state = if self.tec > 255 {
+            BusState::BusOff
+        } else if worst >= 128 {
+            BusState::ErrorPassive
+        } else if worst >= 96 {
+            BusState::ErrorWarning
+        } else {
+            BusState::ErrorActive
+        };
+        if state == self.controller_state || self.controller_state == BusState::BusOff {
+            return;
+        }
+        if state == BusState::BusOff {
+            let event = self.controller_bus_off(at, at + RESTART_AFTER_BUS_OFF);
+            on_wire(Wire::State { at, event });
+            return;
+        }
+        self.controller_state = state;
+        let event = BusStateEvent::StateChanged {
+            state,
+            counters: Some(self.counters()),
+        };
+        self.push_state(at, event);
+        on_wire(Wire::State { at, event });
     }
 
     fn account_window(&mut self, start: Timestamp, duration: Duration) {
@@ -378,14 +494,22 @@ impl TimedBus {
         self.window_busy_ns += duration.as_nanos() as u64;
     }
 
-    fn apply_faults(&mut self, p: &mut Pending, rng: &mut SimRng) -> Option<FrameAction> {
+    fn apply_faults(
+        &mut self,
+        p: &mut Pending,
+        start: Timestamp,
+        rng: &mut SimRng,
+    ) -> Option<FrameAction> {
         for f in &self.faults {
-            if !f.matches(&p.frame) || !rng.chance(f.probability) {
+            let active = f.until.is_none_or(|u| start < u);
+            if !active || !f.matches(&p.frame) || !rng.chance(f.probability) {
                 continue;
             }
             match f.action {
                 FrameAction::Drop => self.stats.faults.dropped += 1,
                 FrameAction::Delay(_) => self.stats.faults.delayed += 1,
+                // Counted when the error frame goes on the wire.
+                FrameAction::Error => {}
                 FrameAction::Corrupt => {
                     self.stats.faults.corrupted += 1;
                     let mut data = [0u8; 8];
@@ -440,6 +564,8 @@ impl TimedBus {
             if now >= until {
                 self.controller_off_until = None;
                 self.controller_state = BusState::ErrorActive;
+                self.tec = 0;
+                self.rec = 0;
                 self.push_state(now, BusStateEvent::Restarted);
                 return Some(BusStateEvent::Restarted);
             }
@@ -518,8 +644,10 @@ mod tests {
     fn run(bus: &mut TimedBus, until_us: u64) -> Vec<Delivery> {
         let mut rng = SimRng::new(1);
         let mut out = Vec::new();
-        bus.advance(Timestamp::from_micros(until_us), &mut rng, &mut |d| {
-            out.push(*d)
+        bus.advance(Timestamp::from_micros(until_us), &mut rng, &mut |w| {
+            if let Wire::Frame(d) = w {
+                out.push(*d);
+            }
         });
         out
     }
@@ -587,6 +715,81 @@ mod tests {
         }
         assert_eq!(frames, DELIVERY_DEPTH);
         assert_eq!(last, Some(BusStateEvent::RxOverflow));
+    }
+
+    #[test]
+    fn bus_errors_retransmit_and_drive_the_controller_to_bus_off() {
+        let mut bus = TimedBus::new("can0", 1_000_000, 1);
+        bus.add_fault(FrameFault {
+            id: 0x181,
+            mask: 0x7FF,
+            probability: 1.0,
+            action: FrameAction::Error,
+            until: Some(Timestamp::from_micros(500)),
+            tag: 1,
+        });
+        bus.submit(1, Frame::standard(0x181, [0; 8]), Timestamp::ZERO);
+        let out = run(&mut bus, 2000);
+        // Destroyed until the fault ends at 500 µs, then it gets through.
+        assert_eq!(out.len(), 1);
+        assert!(out[0].at > Timestamp::from_micros(500));
+        let errors = bus.stats().faults.bus_errors;
+        assert!(errors >= 5, "{errors}");
+        // As a receiver, the controller's REC went up by one per error.
+        let mut port = bus.controller();
+        let mut protocol = 0;
+        while let Some(e) = port.try_recv().unwrap() {
+            if let BusEvent::State {
+                event: BusStateEvent::ProtocolError { counters },
+                ..
+            } = e
+            {
+                protocol += 1;
+                assert_eq!(counters.unwrap().tx, 0);
+            }
+        }
+        assert_eq!(protocol, errors);
+
+        // The controller's own frames destroyed: +8 each, warning, passive, bus-off.
+        let mut bus = TimedBus::new("can0", 1_000_000, 1);
+        bus.add_fault(FrameFault {
+            id: 0x601,
+            mask: 0x7FF,
+            probability: 1.0,
+            action: FrameAction::Error,
+            until: None,
+            tag: 1,
+        });
+        bus.controller()
+            .try_send(&Frame::standard(0x601, [0; 8]))
+            .unwrap();
+        let mut states = Vec::new();
+        let mut rng = SimRng::new(1);
+        bus.advance(Timestamp::from_millis(10), &mut rng, &mut |w| {
+            if let Wire::State {
+                event: BusStateEvent::StateChanged { state, .. },
+                ..
+            } = w
+            {
+                states.push(state);
+            }
+        });
+        assert_eq!(
+            states,
+            [
+                BusState::ErrorWarning,
+                BusState::ErrorPassive,
+                BusState::BusOff
+            ]
+        );
+        assert!(matches!(
+            bus.controller().try_send(&Frame::standard(0x601, [0; 8])),
+            Err(SendError::BusDown)
+        ));
+        assert_eq!(
+            bus.set_now(Timestamp::from_millis(200)),
+            Some(BusStateEvent::Restarted)
+        );
     }
 
     #[test]

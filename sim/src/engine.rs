@@ -27,7 +27,7 @@ use takt_drivers::can::candump::CandumpWriter;
 use takt_drivers::can::{BusEvent, BusState, BusStateEvent, Frame, Timestamp, TimestampedFrame};
 use takt_drivers::canopen::NodeId;
 
-use crate::bus::{BusStats, ControllerPort, FrameAction, FrameFault, TimedBus};
+use crate::bus::{BusStats, ControllerPort, FrameAction, FrameFault, TimedBus, Wire};
 use crate::cell::{CellSpec, DeviceKind, drive_comm, io_comm};
 use crate::device::Device;
 use crate::fault::{Edge, Fault, FaultKind, Scenario, Schedule};
@@ -356,6 +356,7 @@ impl Sim {
             FaultKind::DropFrames { .. }
             | FaultKind::DelayFrames { .. }
             | FaultKind::CorruptFrames { .. }
+            | FaultKind::BusErrors { .. }
             | FaultKind::BusOff { node: None } => {
                 if fault.bus >= self.buses.len() {
                     return Err(SimError::NoSuchBus(fault.bus));
@@ -427,6 +428,11 @@ impl Sim {
                 mask,
                 probability,
             }
+            | FaultKind::BusErrors {
+                cob_id,
+                mask,
+                probability,
+            }
             | FaultKind::CorruptFrames {
                 cob_id,
                 mask,
@@ -441,6 +447,7 @@ impl Sim {
                 let action = match fault.kind {
                     FaultKind::DropFrames { .. } => FrameAction::Drop,
                     FaultKind::CorruptFrames { .. } => FrameAction::Corrupt,
+                    FaultKind::BusErrors { .. } => FrameAction::Error,
                     FaultKind::DelayFrames { delay_ms, .. } => {
                         FrameAction::Delay(Duration::from_secs_f64(delay_ms.max(0.0) / 1000.0))
                     }
@@ -614,15 +621,19 @@ impl Sim {
         for b in 0..self.buses.len() {
             let bus = &mut self.buses[b];
             let trace = &mut self.trace;
-            bus.advance(now, &mut self.rng, &mut |d| {
+            bus.advance(now, &mut self.rng, &mut |w| {
                 if trace_on {
-                    trace.push(TraceRecord {
-                        bus: b,
-                        event: BusEvent::Frame(TimestampedFrame {
+                    let event = match w {
+                        Wire::Frame(d) => BusEvent::Frame(TimestampedFrame {
                             timestamp: d.at,
                             frame: d.frame,
                         }),
-                    });
+                        Wire::State { at, event } => BusEvent::State {
+                            timestamp: at,
+                            event,
+                        },
+                    };
+                    trace.push(TraceRecord { bus: b, event });
                 }
             });
             if let Some(event) = bus.set_now(now) {

@@ -20,7 +20,7 @@
 //! probability = 0.5
 //! ```
 //!
-//! Frame faults (drop, delay, corrupt) match identifiers by `cob_id` under `mask` (default
+//! Frame faults (drop, delay, corrupt, bus errors) match identifiers by `cob_id` under `mask` (default
 //! all 11 bits) with a probability, within `at_ms .. at_ms + for_ms`. Node faults: a node
 //! falls silent, reboots (boot-up, dictionary back to defaults), loses steps, raises an
 //! EMCY, or goes bus-off (node absent: the controller's interface). World faults: a sensor
@@ -69,6 +69,19 @@ pub enum FaultKind {
         #[serde(default = "full_mask")]
         mask: u16,
         /// Chance that a matching frame is hit.
+        #[serde(default = "certain")]
+        probability: f64,
+    },
+    /// Matching frames are destroyed by error frames and retransmitted (CRC, stuff or form
+    /// errors from a noisy bus): they cost bus time and arrive late, and the controller
+    /// interface's error counters move, to error passive and bus-off if it goes on.
+    BusErrors {
+        /// Identifier to match.
+        cob_id: u16,
+        /// Mask applied before matching.
+        #[serde(default = "full_mask")]
+        mask: u16,
+        /// Chance that one transmission of a matching frame is hit.
         #[serde(default = "certain")]
         probability: f64,
     },

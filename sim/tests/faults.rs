@@ -152,6 +152,31 @@ fn corrupted_frames_carry_altered_data() {
 }
 
 #[test]
+fn bus_errors_show_as_error_frames_and_late_retransmissions() {
+    let sim = run_with(
+        &[(
+            FaultKind::BusErrors {
+                cob_id: 0x701,
+                mask: 0x7FF,
+                probability: 0.5,
+            },
+            300,
+            Some(200),
+        )],
+        vec![],
+        800,
+    );
+    let text = sim.trace_text();
+    // Bus errors as the controller interface reports them: PROT | BUSERROR | CNT.
+    let errors = text.lines().filter(|l| l.contains(" 20000288#")).count();
+    assert!(errors >= 5, "error frames in the trace: {errors}");
+    assert_eq!(errors as u64, sim.bus_stats(0).unwrap().faults.bus_errors);
+    // Every heartbeat still arrives (retransmitted), none is lost.
+    let hb = on(&sim, 0x701);
+    assert_eq!(within(&hb, 300.0, 500.0).len(), 20);
+}
+
+#[test]
 fn a_silent_node_sends_nothing_then_resumes() {
     let sim = run_with(
         &[(FaultKind::NodeSilent { node: 4 }, 300, Some(200))],
