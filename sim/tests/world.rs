@@ -197,3 +197,31 @@ fn the_io_node_reports_the_world_and_an_open_e_stop_cuts_the_drives() {
     let d = sim.device("x").unwrap().as_drive().unwrap();
     assert_eq!(d.power_state(), PowerState::SwitchOnDisabled);
 }
+
+#[test]
+fn a_part_present_sensor_sees_parts_ride_past_its_station() {
+    let mut cell = demo_cell();
+    let world = cell.world.as_mut().unwrap();
+    world.inputs.push(takt_sim::world::InputWiring {
+        name: "part_at_outfeed_end".into(),
+        bit: 5,
+        active_low: false,
+        signal: takt_sim::world::InputSignal::PartPresent {
+            conveyor: 1,
+            at_mm: 300.0,
+            window_mm: 20.0,
+        },
+    });
+    let mut sim = Sim::new(&cell, SimConfig::default()).unwrap();
+    sim.world_mut().unwrap().add_part(1, 0.0);
+    let mut ops = vec![Op::WaitMs(100), Op::Nmt(NmtCommand::Start, None)];
+    ops.extend(enable(5, 3));
+    ops.push(wait_input(5, false));
+    ops.push(write(5, 0x60FF, 0, 80_000i32, 4)); // 400 mm/s
+    ops.push(wait_input(5, true));
+    ops.push(wait_input(5, false));
+    run(&mut sim, ops);
+    let parts: Vec<f64> = sim.world().unwrap().parts_on(1).collect();
+    assert_eq!(parts.len(), 1);
+    assert!(parts[0] > 320.0, "past the sensor: {parts:?}");
+}
