@@ -15,7 +15,7 @@ use crate::od::{ObjectDictionary, OdError, Slot};
 
 /// The profile part of a device.
 #[derive(Clone, Debug)]
-pub enum Profile {
+pub enum DeviceProfile {
     /// A CiA 402 drive (boxed: it is much larger than an I/O node).
     Drive(Box<Drive>),
     /// A CiA 401 I/O node.
@@ -27,7 +27,7 @@ pub enum Profile {
 pub struct Device {
     name: String,
     core: NodeCore,
-    profile: Profile,
+    profile: DeviceProfile,
 }
 
 fn no_check(_: &ObjectDictionary, _: Slot, _: i64, _: &[u8]) -> Result<(), AbortCode> {
@@ -57,7 +57,7 @@ impl Device {
         Ok(Device {
             name: name.to_owned(),
             core,
-            profile: Profile::Drive(Box::new(drive)),
+            profile: DeviceProfile::Drive(Box::new(drive)),
         })
     }
 
@@ -76,7 +76,7 @@ impl Device {
         Ok(Device {
             name: name.to_owned(),
             core,
-            profile: Profile::Io(io),
+            profile: DeviceProfile::Io(io),
         })
     }
 
@@ -103,30 +103,30 @@ impl Device {
     /// The drive, if this device is one.
     pub fn as_drive(&self) -> Option<&Drive> {
         match &self.profile {
-            Profile::Drive(d) => Some(d),
-            Profile::Io(_) => None,
+            DeviceProfile::Drive(d) => Some(d),
+            DeviceProfile::Io(_) => None,
         }
     }
 
     /// The drive, mutably, if this device is one.
     pub fn as_drive_mut(&mut self) -> Option<&mut Drive> {
         match &mut self.profile {
-            Profile::Drive(d) => Some(d),
-            Profile::Io(_) => None,
+            DeviceProfile::Drive(d) => Some(d),
+            DeviceProfile::Io(_) => None,
         }
     }
 
     /// The I/O node, if this device is one.
     pub fn as_io(&self) -> Option<&IoNode> {
         match &self.profile {
-            Profile::Io(io) => Some(io),
-            Profile::Drive(_) => None,
+            DeviceProfile::Io(io) => Some(io),
+            DeviceProfile::Drive(_) => None,
         }
     }
 
     /// Sets an I/O node's inputs (no effect on a drive).
     pub fn set_inputs(&mut self, bits: u8) {
-        if let Profile::Io(io) = &mut self.profile {
+        if let DeviceProfile::Io(io) = &mut self.profile {
             io.set_inputs(bits);
         }
     }
@@ -134,8 +134,8 @@ impl Device {
     /// An I/O node's outputs (0 for a drive).
     pub fn outputs(&self) -> u8 {
         match &self.profile {
-            Profile::Io(io) => io.outputs(&self.core),
-            Profile::Drive(_) => 0,
+            DeviceProfile::Io(io) => io.outputs(&self.core),
+            DeviceProfile::Drive(_) => 0,
         }
     }
 
@@ -143,8 +143,8 @@ impl Device {
     /// I/O node only reports it.
     pub fn raise_error(&mut self, code: u16) {
         match &mut self.profile {
-            Profile::Drive(d) => d.fault(&mut self.core, code),
-            Profile::Io(_) => {
+            DeviceProfile::Drive(d) => d.fault(&mut self.core, code),
+            DeviceProfile::Io(_) => {
                 let register =
                     self.core.error_register() | takt_drivers::canopen::ErrorRegister::GENERIC;
                 self.core.emcy(code, register, [0; 5]);
@@ -160,8 +160,8 @@ impl Device {
     /// Takes in a frame received at `now`.
     pub fn on_frame(&mut self, frame: &Frame, now: Timestamp) {
         let check = match self.profile {
-            Profile::Drive(_) => drive_check,
-            Profile::Io(_) => no_check,
+            DeviceProfile::Drive(_) => drive_check,
+            DeviceProfile::Io(_) => no_check,
         };
         self.core.on_frame(frame, now, &check);
     }
@@ -170,8 +170,8 @@ impl Device {
     pub fn update(&mut self, now: Timestamp, dt: Duration) {
         let events = self.core.take_events();
         match &mut self.profile {
-            Profile::Drive(d) => d.update(&mut self.core, events, now, dt),
-            Profile::Io(io) => io.update(&mut self.core, events),
+            DeviceProfile::Drive(d) => d.update(&mut self.core, events, now, dt),
+            DeviceProfile::Io(io) => io.update(&mut self.core, events),
         }
     }
 
