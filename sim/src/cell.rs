@@ -211,6 +211,7 @@ pub fn gantry_servo(
             abort_connection_option: 1,
             homing_speeds_counts_s: [c(50.0), c(5.0)],
             homing_acceleration_counts_s2: c(1000.0),
+            velocity_threshold_counts_s: c(1.0) as u16,
         },
     }
 }
@@ -248,6 +249,7 @@ pub fn z_stepper() -> DriveSpec {
             abort_connection_option: 1,
             homing_speeds_counts_s: [c(20.0), c(2.0)],
             homing_acceleration_counts_s2: c(500.0),
+            velocity_threshold_counts_s: c(1.0) as u16,
         },
     }
 }
@@ -290,6 +292,7 @@ pub fn conveyor(speed_mm_s: f64) -> DriveSpec {
             abort_connection_option: 1,
             homing_speeds_counts_s: [c(50.0), c(5.0)],
             homing_acceleration_counts_s2: c(1000.0),
+            velocity_threshold_counts_s: c(1.0) as u16,
         },
     }
 }

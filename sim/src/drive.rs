@@ -94,6 +94,13 @@ pub struct DriveDefaults {
     pub homing_speeds_counts_s: [u32; 2],
     /// 0x609A homing acceleration, counts/s².
     pub homing_acceleration_counts_s2: u32,
+    /// 0x606F velocity threshold: below it the axis counts as standing still, counts/s.
+    #[serde(default = "default_velocity_threshold")]
+    pub velocity_threshold_counts_s: u16,
+}
+
+fn default_velocity_threshold() -> u16 {
+    100
 }
 
 /// One simulated drive and its axis.
@@ -159,6 +166,7 @@ struct Slots {
     homing_speed_zero: Slot,
     homing_acceleration_counts_s2: Slot,
     target_velocity: Slot,
+    velocity_threshold: Slot,
     digital_inputs: Slot,
 }
 
@@ -194,6 +202,7 @@ impl Slots {
             homing_speed_zero: od.require(0x6099, 2)?,
             homing_acceleration_counts_s2: od.require(0x609A, 0)?,
             target_velocity: od.require(0x60FF, 0)?,
+            velocity_threshold: od.require(0x606F, 0)?,
             digital_inputs: od.require(0x60FD, 0)?,
         })
     }
@@ -289,6 +298,14 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             u(d.position_window_time_ms),
         ),
         Entry::new(0x606C, 0, "velocity actual value", I32, Ro, 0).mappable(),
+        Entry::new(
+            0x606F,
+            0,
+            "velocity threshold",
+            U16,
+            Rw,
+            u(d.velocity_threshold_counts_s),
+        ),
         Entry::new(0x607A, 0, "target position", I32, Rw, 0).mappable(),
         Entry::new(0x607C, 0, "home offset", I32, Rw, 0),
         Entry::new(0x607D, 0, "software position limit", U8, Access::Const, 2),
@@ -834,16 +851,27 @@ impl Drive {
                         period,
                     };
                 }
-                let f = match self.csp.at {
+                // The demand moves from where it was at the SYNC to the new set-point over
+                // one SYNC period, arriving as the next SYNC is due; the speed of that line
+                // is the velocity feed-forward. (Interpolating from the SYNC tick itself
+                // would stand still for a tick each period and halve the feed-forward.)
+                let (f, velocity) = match self.csp.at {
                     Some(at) if !self.csp.period.is_zero() => {
-                        (now.saturating_since(at).as_secs_f64() / self.csp.period.as_secs_f64())
-                            .min(1.0)
+                        let period = self.csp.period.as_secs_f64();
+                        let since_sync = now.saturating_since(at).as_secs_f64();
+                        let f = ((since_sync + dt_s) / period).min(1.0);
+                        // Moving during this tick: at the line's speed.
+                        let v = if since_sync < period {
+                            (self.csp.to - self.csp.from) / period
+                        } else {
+                            0.0
+                        };
+                        (f, v)
                     }
-                    _ => 1.0,
+                    _ => (1.0, 0.0),
                 };
-                let p = self.csp.from + (self.csp.to - self.csp.from) * f;
-                self.profile.velocity_counts_s = (p - self.profile.position_counts) / dt_s;
-                self.profile.position_counts = p;
+                self.profile.position_counts = self.csp.from + (self.csp.to - self.csp.from) * f;
+                self.profile.velocity_counts_s = velocity;
             }
             Some(Mode::ProfileVelocity) => {
                 let mut v = if halt {
@@ -972,14 +1000,16 @@ impl Drive {
         let n = self.substeps;
         let h = dt_s / f64::from(n);
         let (p0, p1) = (before.position_counts, self.profile.position_counts);
-        let (v0, v1) = (before.velocity_counts_s, self.profile.velocity_counts_s);
-        for k in 1..=n {
+        // The demand moved from p0 to p1 during the tick at the profile's speed. Each
+        // sub-step's loop sees the demand where it stands at the sub-step's start, as the
+        // motor's state does; aiming at the sub-step's end would put the axis one sub-step
+        // ahead of its demand.
+        let speed_rad_s = self.profile.velocity_counts_s / self.counts_per_rad;
+        for k in 0..n {
             let f = f64::from(k) / f64::from(n);
             let p = p0 + (p1 - p0) * f;
-            let v = v0 + (v1 - v0) * f;
             let demand_rad = (p - self.offset_counts) / self.counts_per_rad;
-            self.motor
-                .step(demand_rad, v / self.counts_per_rad, enabled, h);
+            self.motor.step(demand_rad, speed_rad_s, enabled, h);
         }
     }
 
@@ -1048,7 +1078,8 @@ impl Drive {
                     let reached = (self.profile.velocity_counts_s - target).abs() < 1.0;
                     sw.set(Statusword::TARGET_REACHED, reached);
                     let speed = self.motor.speed_rad_s() * self.counts_per_rad;
-                    sw.set(Statusword::OPERATION_SPECIFIC_12, speed.abs() < 1.0);
+                    let threshold = od.get(self.s.velocity_threshold) as f64;
+                    sw.set(Statusword::OPERATION_SPECIFIC_12, speed.abs() <= threshold);
                 }
                 Some(Mode::Homing) => {
                     let done = self.homing == HomingPhase::Done;

@@ -281,7 +281,11 @@ impl Stepper {
             let speed_rev_s = self.state[1].abs() / TAU;
             let pull_out = p.holding_torque_nm / (1.0 + speed_rev_s / p.corner_speed_rev_s);
             let load_angle = p.pole_pairs() * (command_rad - self.slip_rad - self.state[0]);
-            let damping = p.electrical_damping_nm_s_per_rad * (command_rad_s - self.state[1]);
+            // Damping acts through the same field, so only near equilibrium: once the rotor
+            // slips past a quarter period it no longer helps it keep up.
+            let damping = p.electrical_damping_nm_s_per_rad
+                * (command_rad_s - self.state[1])
+                * load_angle.cos().max(0.0);
             // The driver's current limit bounds both together.
             (pull_out * load_angle.sin() + damping).clamp(-pull_out, pull_out)
         } else {

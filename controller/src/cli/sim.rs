@@ -254,6 +254,9 @@ fn scale_axis(spec: &mut DriveSpec, counts_per_mm: f64) {
     ] {
         *v = (f64::from(*v) * k).round() as u32;
     }
+    d.velocity_threshold_counts_s = (f64::from(d.velocity_threshold_counts_s) * k)
+        .round()
+        .min(f64::from(u16::MAX)) as u16;
     if d.following_error_window_counts != u32::MAX {
         d.following_error_window_counts =
             (f64::from(d.following_error_window_counts) * k).round() as u32;
