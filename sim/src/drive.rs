@@ -1,5 +1,6 @@
 //! A simulated CiA 402 drive (IEC 61800-7-201 / CiA 402-2): the power drive system state
-//! machine with quick stop (0x605A) and fault reaction (0x605E), fault reset on the rising
+//! machine with quick stop (0x605A), shutdown (0x605B) and disable operation (0x605C)
+//! options and fault reaction (0x605E), fault reset on the rising
 //! edge of controlword bit 7, the abort connection option 0x6007 on heartbeat loss, and the
 //! modes profile position (new set-point / set-point acknowledge handshake, change set
 //! immediately, relative targets, halt, target reached through the position window
@@ -142,6 +143,8 @@ struct Slots {
     error_code: Slot,
     quick_stop_option: Slot,
     fault_reaction_option: Slot,
+    shutdown_option: Slot,
+    disable_operation_option: Slot,
     abort_connection: Slot,
     mode: Slot,
     mode_display: Slot,
@@ -178,6 +181,8 @@ impl Slots {
             error_code: od.require(0x603F, 0)?,
             quick_stop_option: od.require(0x605A, 0)?,
             fault_reaction_option: od.require(0x605E, 0)?,
+            shutdown_option: od.require(0x605B, 0)?,
+            disable_operation_option: od.require(0x605C, 0)?,
             abort_connection: od.require(0x6007, 0)?,
             mode: od.require(0x6060, 0)?,
             mode_display: od.require(0x6061, 0)?,
@@ -252,6 +257,8 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             u(d.quick_stop_option),
         )
         .range(0, 8),
+        Entry::new(0x605B, 0, "shutdown option code", I16, Rw, 0).range(0, 1),
+        Entry::new(0x605C, 0, "disable operation option code", I16, Rw, 1).range(0, 1),
         Entry::new(
             0x605E,
             0,
@@ -448,6 +455,8 @@ pub struct Drive {
     fe_exceeded: bool,
     sto: bool,
     substeps: u32,
+    /// Slowing down before transition 5 or 8 completes (0x605C / 0x605B option 1).
+    slowing_to: Option<PowerState>,
 }
 
 impl Drive {
@@ -485,6 +494,7 @@ impl Drive {
             fe_since: None,
             fe_exceeded: false,
             sto: false,
+            slowing_to: None,
             substeps: substeps.max(1),
             spec,
         })
@@ -735,6 +745,22 @@ impl Drive {
             }
             (state, _) => state,
         };
+        // Transitions 5 and 8 with option 1 (0x605C, 0x605B): slow down on the profile
+        // deceleration first, staying in operation enabled until the axis stands.
+        if self.power == OperationEnabled && matches!(next, SwitchedOn | ReadyToSwitchOn) {
+            let option = if next == SwitchedOn {
+                self.s.disable_operation_option
+            } else {
+                self.s.shutdown_option
+            };
+            if core.od().get(option) == 1 && !self.profile.is_still() {
+                self.slowing_to = Some(next);
+                return;
+            }
+        }
+        if next == OperationEnabled {
+            self.slowing_to = None;
+        }
         if next == OperationEnabled && self.power != OperationEnabled {
             if self.power != QuickStopActive {
                 self.enter_operation();
@@ -758,6 +784,16 @@ impl Drive {
         let od = core.od();
         let decel = od.get(self.s.profile_deceleration_counts_s2) as f64;
         let quick_decel = od.get(self.s.quick_stop_deceleration_counts_s2) as f64;
+        if let (PowerState::OperationEnabled, Some(next)) = (self.power, self.slowing_to) {
+            let threshold = od.get(self.s.velocity_threshold) as f64;
+            let speed = self.motor.speed_rad_s() * self.counts_per_rad;
+            // The power stage goes off once the axis itself stands, not just its demand.
+            if self.profile.stop(decel, dt_s) && speed.abs() <= threshold {
+                self.slowing_to = None;
+                self.power = next;
+            }
+            return;
+        }
         match self.power {
             PowerState::OperationEnabled => {}
             PowerState::QuickStopActive => {

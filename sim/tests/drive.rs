@@ -371,3 +371,32 @@ fn the_axes_follow_the_cell_files_limits_in_csp_within_their_windows() {
     assert!(worst < 640, "Z keeps its steps: {worst}");
     assert!(end.abs() < 32, "settles on its step grid: {end}");
 }
+
+#[test]
+fn disable_operation_slows_down_first_unless_0x605c_says_coast() {
+    for option in [1i16, 0] {
+        let mut rig = Rig::demo("x");
+        rig.enable(1);
+        rig.write(0x605C, 0, &option.to_le_bytes()).unwrap();
+        rig.write(0x607A, 0, &500_000i32.to_le_bytes()).unwrap();
+        rig.controlword(0x1F);
+        rig.controlword(0x0F);
+        rig.run_ms(100);
+        rig.controlword(0x07); // disable operation: transition 5
+        let sw = rig.statusword();
+        if option == 1 {
+            assert_eq!(
+                sw & 0x6F,
+                0x27,
+                "still enabled while slowing down: {sw:#06X}"
+            );
+            rig.wait_status(0x6F, 0x23, 500);
+            let speed = rig.dev.as_drive().unwrap().velocity_mm_s();
+            assert!(speed.abs() < 2.0, "stopped under control: {speed}");
+        } else {
+            assert_eq!(sw & 0x6F, 0x23, "at once: {sw:#06X}");
+            let speed = rig.dev.as_drive().unwrap().velocity_mm_s();
+            assert!(speed.abs() > 100.0, "coasting: {speed}");
+        }
+    }
+}
