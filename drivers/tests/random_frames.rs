@@ -7,25 +7,12 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use takt_drivers::can::{CanId, Frame, Timestamp};
+use takt_drivers::can::strategy::any_frame;
+use takt_drivers::can::{Frame, Timestamp};
 use takt_drivers::canopen::sdo::{Multiplexer, SdoClient, SdoRequest, SdoResponse};
 use takt_drivers::canopen::{
     Emergency, Heartbeat, HeartbeatConsumer, NmtMessage, NodeId, SyncMessage, TimeOfDay, decode,
 };
-
-fn any_frame() -> impl Strategy<Value = Frame> {
-    let std_id = (0u16..=0x7FF).prop_map(|id| CanId::standard(id).unwrap());
-    let ext_id = (0u32..=0x1FFF_FFFF).prop_map(|id| CanId::extended(id).unwrap());
-    let id = prop_oneof![4 => std_id, 1 => ext_id];
-    let data = proptest::collection::vec(any::<u8>(), 0..=8);
-    let fd_len = prop_oneof![Just(0usize), Just(8), Just(12), Just(64)];
-    prop_oneof![
-        4 => (id.clone(), data).prop_map(|(id, d)| Frame::new(id, &d).unwrap()),
-        1 => (id.clone(), 0usize..=8).prop_map(|(id, n)| Frame::remote(id, n).unwrap()),
-        1 => (id, fd_len, any::<u8>())
-            .prop_map(|(id, n, b)| Frame::fd(id, &vec![b; n], false, false).unwrap()),
-    ]
-}
 
 /// Mostly plausible SDO responses for node 1, sometimes anything.
 fn sdo_traffic() -> impl Strategy<Value = Frame> {

@@ -451,6 +451,7 @@ fn encode_error(event: &BusStateEvent) -> (u32, [u8; 8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::can::strategy::any_frame;
     use proptest::prelude::*;
 
     fn read_all(text: &str) -> Vec<Result<LogRecord, String>> {
@@ -638,30 +639,6 @@ mod tests {
         );
         assert!(errs[8].contains("CAN FD frame carries"), "{}", errs[8]);
         assert!(got[9].is_ok());
-    }
-
-    fn any_frame() -> impl Strategy<Value = Frame> {
-        let id = prop_oneof![
-            (0u16..=0x7FF).prop_map(CanId::Standard),
-            (0u32..=0x1FFF_FFFF).prop_map(CanId::Extended),
-        ];
-        let fd_len = prop_oneof![
-            0usize..=8,
-            Just(12),
-            Just(16),
-            Just(20),
-            Just(24),
-            Just(32),
-            Just(48),
-            Just(64)
-        ];
-        prop_oneof![
-            (id.clone(), proptest::collection::vec(any::<u8>(), 0..=8))
-                .prop_map(|(id, d)| Frame::new(id, &d).unwrap()),
-            (id.clone(), 0usize..=8).prop_map(|(id, n)| Frame::remote(id, n).unwrap()),
-            (id, fd_len, any::<[u8; 64]>(), any::<bool>(), any::<bool>())
-                .prop_map(|(id, n, d, brs, esi)| Frame::fd(id, &d[..n], brs, esi).unwrap()),
-        ]
     }
 
     proptest! {

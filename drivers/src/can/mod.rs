@@ -6,6 +6,8 @@ mod bus;
 pub mod candump;
 mod frame;
 pub mod socketcan;
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategy;
 mod time;
 mod virtual_bus;
 
