@@ -13,7 +13,14 @@ mod sim;
 /// Line engineers validate cell and sequence files with `takt check`; commissioning engineers
 /// bring up a bus with `takt bus scan`, `takt sdo`, `takt nmt` and `takt dump`.
 #[derive(Debug, Parser)]
-#[command(name = "takt", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "takt",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -22,6 +29,21 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Where a newcomer starts, by job.
+const EXAMPLES: &str = "\
+Examples:
+  Check the demo cell, its bus load and one pass of its sequence:
+    takt check config/cell.toml --dry-run
+  See who is on a bus, read a drive's statusword, watch the traffic:
+    takt bus scan --iface can0
+    takt sdo read --iface can0 --node 1 0x6041
+    takt dump --iface can0
+  Run the simulated cell, or serve it on a (virtual) CAN interface:
+    takt sim run config/cell.toml --duration 60s
+    takt sim serve config/cell.toml --iface vcan0
+
+Each command has its own help: takt help <command>.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
