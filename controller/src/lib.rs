@@ -1,5 +1,12 @@
 //! takt-controller: the controller of a CANopen production cell, and the `takt` command.
 #![deny(missing_docs)]
 
+pub mod axis;
 pub mod cli;
+pub mod commands;
+pub mod cycle;
 pub mod motion;
+pub mod rt;
+pub mod safety;
+pub mod sequencer;
+pub mod status;

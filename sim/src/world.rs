@@ -29,6 +29,10 @@ use crate::rng::SimRng;
 pub const MAX_PARTS: usize = 64;
 /// How long the nozzle must be clear before a new collision counts as another episode.
 pub const COLLISION_CLEAR: Duration = Duration::from_millis(500);
+/// How far below the safe height the nozzle may sit and still count as at it, mm: a
+/// stepper holding Z at exactly `z_safe` under gravity stands a fraction of a micro-step
+/// (well under a µm) below its command, which is not a crash.
+pub const Z_SAFE_TOLERANCE_MM: f64 = 0.01;
 /// World events kept for tests; later ones are counted but not kept.
 pub const EVENT_LOG: usize = 4096;
 
@@ -643,7 +647,7 @@ impl World {
         // Collisions.
         let margin = self.spec.near_margin_mm;
         let near = |c: usize| self.near_conveyor(c, p, margin);
-        let below_safe = p[2] < self.spec.z_safe_mm;
+        let below_safe = p[2] < self.spec.z_safe_mm - Z_SAFE_TOLERANCE_MM;
         let xy_moving = v[0].hypot(v[1]) > 1.0;
         let collision = if below_safe && xy_moving && (near(0) || near(1)) {
             Some(Collision::XyMoveBelowSafeHeight)

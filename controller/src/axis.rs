@@ -1,0 +1,446 @@
+//! Per-drive supervision: the CiA 402 power state machine seen from the controller, the
+//! PLCopen axis state of each axis, and the set-point each axis streams.
+//!
+//! Statusword decoding follows CiA 402 §6.2.2 with the mask/value pairs of BRIEF.md
+//! (not-ready 0x4F/0x00, switch-on-disabled 0x4F/0x40, ready-to-switch-on 0x6F/0x21,
+//! switched-on 0x6F/0x23, operation-enabled 0x6F/0x27, quick-stop-active 0x6F/0x07,
+//! fault-reaction-active 0x4F/0x0F, fault 0x4F/0x08); controlword commands follow §6.2.1
+//! (shutdown 0x06, switch on 0x07, enable operation 0x0F, quick stop 0x02, disable
+//! voltage 0x00, fault reset on the rising edge of bit 7). Axis states follow PLCopen
+//! Motion Control Part 1 (Disabled, Standstill, Homing, Moving, Stopping, ErrorStop).
+//!
+//! Gantry axes run in cyclic synchronous position (mode 8): the controller owns the
+//! trajectory and sends a set-point every SYNC. Conveyors run in profile velocity (mode 3):
+//! the drive ramps to the commanded belt speed itself.
+
+use takt_sequences::program::AxisConfig;
+
+use crate::motion::Limits;
+
+/// CiA 402 controlword commands (§6.2.1, Table "Device control commands").
+pub mod controlword {
+    /// Shutdown: to ready to switch on.
+    pub const SHUTDOWN: u16 = 0x06;
+    /// Switch on: to switched on.
+    pub const SWITCH_ON: u16 = 0x07;
+    /// Enable operation: to operation enabled (also "switch on + enable operation").
+    pub const ENABLE_OPERATION: u16 = 0x0F;
+    /// Quick stop: bit 2 low with voltage enabled.
+    pub const QUICK_STOP: u16 = 0x02;
+    /// Disable voltage: to switch on disabled.
+    pub const DISABLE_VOLTAGE: u16 = 0x00;
+    /// Bit 4, homing mode: start homing (operation-mode specific).
+    pub const HOMING_START: u16 = 1 << 4;
+    /// Bit 7: fault reset, acting on its rising edge.
+    pub const FAULT_RESET: u16 = 1 << 7;
+}
+
+/// Statusword bits used beside the power state (§6.2.2).
+pub mod statusword {
+    /// Bit 10: target reached.
+    pub const TARGET_REACHED: u16 = 1 << 10;
+    /// Bit 12 in homing mode: homing attained.
+    pub const HOMING_ATTAINED: u16 = 1 << 12;
+    /// Bit 13 in homing mode: homing error.
+    pub const HOMING_ERROR: u16 = 1 << 13;
+}
+
+/// Modes of operation 0x6060 (CiA 402 §6.3).
+pub mod mode {
+    /// Profile velocity.
+    pub const PROFILE_VELOCITY: i8 = 3;
+    /// Homing.
+    pub const HOMING: i8 = 6;
+    /// Cyclic synchronous position.
+    pub const CSP: i8 = 8;
+}
+
+/// The power drive system state a statusword shows (CiA 402 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PowerState {
+    /// Not ready to switch on (also: nothing heard yet).
+    #[default]
+    NotReadyToSwitchOn,
+    /// Switch on disabled.
+    SwitchOnDisabled,
+    /// Ready to switch on.
+    ReadyToSwitchOn,
+    /// Switched on.
+    SwitchedOn,
+    /// Operation enabled.
+    OperationEnabled,
+    /// Quick stop active.
+    QuickStopActive,
+    /// Fault reaction active.
+    FaultReactionActive,
+    /// Fault.
+    Fault,
+}
+
+impl PowerState {
+    /// Decodes a statusword with the mask/value table of CiA 402.
+    pub fn from_statusword(sw: u16) -> PowerState {
+        match (sw & 0x4F, sw & 0x6F) {
+            (_, 0x27) => PowerState::OperationEnabled,
+            (_, 0x23) => PowerState::SwitchedOn,
+            (_, 0x21) => PowerState::ReadyToSwitchOn,
+            (_, 0x07) => PowerState::QuickStopActive,
+            (0x40, _) => PowerState::SwitchOnDisabled,
+            (0x0F, _) => PowerState::FaultReactionActive,
+            (0x08, _) => PowerState::Fault,
+            _ => PowerState::NotReadyToSwitchOn,
+        }
+    }
+
+    /// True in fault or fault reaction.
+    pub fn is_fault(self) -> bool {
+        matches!(self, PowerState::Fault | PowerState::FaultReactionActive)
+    }
+}
+
+/// PLCopen axis state (Motion Control Part 1 state diagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AxisState {
+    /// Power stage off.
+    #[default]
+    Disabled,
+    /// Enabled, standing still, ready for a motion command.
+    Standstill,
+    /// Homing runs.
+    Homing,
+    /// A move, belt run or index runs.
+    Moving,
+    /// A commanded stop runs; no new motion is accepted until it ends.
+    Stopping,
+    /// Stopped because of an error; needs a reset.
+    ErrorStop,
+}
+
+/// What the controller wants from a drive's power stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PowerRequest {
+    /// Operation enabled.
+    Enable,
+    /// Switch on disabled (stop category 0: torque off at once).
+    #[default]
+    Disable,
+    /// Quick stop, then disable (stop category 1).
+    QuickStopThenDisable,
+}
+
+/// Homing progress of a gantry axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HomingPhase {
+    /// Not homed; homing starts once the drive is enabled.
+    #[default]
+    Pending,
+    /// Homing start bit raised; waiting for "homing attained".
+    Running,
+    /// Writing 0x6060 = 8 (CSP) over SDO.
+    SwitchingMode,
+    /// Reading 0x6061 until the drive shows CSP.
+    ConfirmingMode,
+    /// Done: the position is referenced.
+    Homed,
+}
+
+/// How a conveyor is commanded.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum BeltCommand {
+    /// Target velocity 0.
+    #[default]
+    Stop,
+    /// Run at a velocity until told otherwise.
+    Run {
+        /// Belt velocity.
+        velocity_counts_s: f64,
+    },
+    /// Move by a distance: run until the ramp-down point, then stop.
+    Index {
+        /// Where the belt should stand, counts.
+        target_counts: i64,
+        /// Velocity while indexing (signed towards the target).
+        velocity_counts_s: f64,
+    },
+}
+
+/// One axis or conveyor under the controller's supervision.
+#[derive(Debug, Clone)]
+pub struct AxisCtl {
+    /// Index of its drive in the controller's node table.
+    pub node: usize,
+    /// A conveyor (profile velocity, endless).
+    pub conveyor: bool,
+    /// Kinematic limits in counts.
+    pub limits: Limits,
+    /// Following-error window, counts.
+    pub following_error_counts: i64,
+    /// In-position window, counts.
+    pub in_position_counts: i64,
+    /// Soft limits, counts (`i64::MIN`/`MAX` for conveyors).
+    pub min_position_counts: i64,
+    /// Upper soft limit.
+    pub max_position_counts: i64,
+    /// Homing method (0: none).
+    pub homing_method: i8,
+    /// PLCopen state.
+    pub state: AxisState,
+    /// Drive power state from the last statusword.
+    pub power: PowerState,
+    /// What the controller asks of the power stage.
+    pub request: PowerRequest,
+    /// Homing progress.
+    pub homing: HomingPhase,
+    /// Fault reset asked: bit 7 is raised on the next statusword showing fault.
+    pub fault_reset: bool,
+    /// The set-point being streamed (CSP), counts.
+    pub demand_counts: f64,
+    /// The set-point the previous SYNC carried, counts (for the following-error check and
+    /// for the velocity of a controlled stop).
+    pub previous_demand_counts: f64,
+    /// Position actual from the last TPDO, counts.
+    pub actual_counts: i64,
+    /// Position actual one TPDO earlier.
+    pub previous_actual_counts: i64,
+    /// Actual velocity estimated from successive TPDOs, counts/s.
+    pub actual_velocity_counts_s: f64,
+    /// A TPDO with a position has arrived since start-up.
+    pub feedback: bool,
+    /// Consecutive SYNCs with the following error beyond its window.
+    pub following_error_syncs: u32,
+    /// Conveyor command.
+    pub belt: BeltCommand,
+    /// The thread whose move drives this axis, and the axis's index in that move.
+    pub move_owner: Option<(u16, u8)>,
+    /// Controlled stop (category 2) in progress: velocity of the ramp, counts/s.
+    pub ramp_velocity_counts_s: f64,
+    /// What a conveyor does when the cell (re)starts: a belt that ran when the cell
+    /// tripped runs again; at the first start, every belt the sequence runs.
+    pub resume_belt: BeltCommand,
+}
+
+impl AxisCtl {
+    /// Supervision for `axis` driven by node index `node`.
+    pub fn new(axis: &AxisConfig, node: usize) -> AxisCtl {
+        AxisCtl {
+            node,
+            conveyor: axis.conveyor,
+            limits: Limits {
+                max_velocity: axis.max_velocity_counts_s,
+                max_acceleration: axis.max_acceleration_counts_s2,
+                max_jerk: axis.max_jerk_counts_s3,
+            },
+            following_error_counts: axis.following_error_counts,
+            in_position_counts: axis.in_position_counts,
+            min_position_counts: axis.min_position_counts,
+            max_position_counts: axis.max_position_counts,
+            homing_method: if axis.conveyor { 0 } else { axis.homing_method },
+            state: AxisState::Disabled,
+            power: PowerState::NotReadyToSwitchOn,
+            request: PowerRequest::Disable,
+            homing: if axis.conveyor || axis.homing_method == 0 {
+                HomingPhase::Homed
+            } else {
+                HomingPhase::Pending
+            },
+            fault_reset: false,
+            demand_counts: 0.0,
+            previous_demand_counts: 0.0,
+            actual_counts: 0,
+            previous_actual_counts: 0,
+            actual_velocity_counts_s: 0.0,
+            feedback: false,
+            following_error_syncs: 0,
+            belt: BeltCommand::Stop,
+            move_owner: None,
+            ramp_velocity_counts_s: 0.0,
+            resume_belt: BeltCommand::Stop,
+        }
+    }
+
+    /// Takes in a statusword and position actual from a TPDO that arrived `dt_s` after the
+    /// previous one.
+    pub fn on_feedback(&mut self, statusword: u16, position_counts: i32, dt_s: f64) {
+        self.power = PowerState::from_statusword(statusword);
+        let p = i64::from(position_counts);
+        if self.feedback && dt_s > 0.0 {
+            self.actual_velocity_counts_s = (p - self.actual_counts) as f64 / dt_s;
+        } else {
+            // The first position: the set-point starts where the axis stands.
+            self.demand_counts = p as f64;
+            self.previous_demand_counts = p as f64;
+        }
+        self.previous_actual_counts = self.actual_counts;
+        self.actual_counts = p;
+        self.feedback = true;
+    }
+
+    /// True when the axis stands (velocity below 1 % of its maximum, or below one count per
+    /// SYNC for slow axes).
+    pub fn is_standing(&self) -> bool {
+        self.actual_velocity_counts_s.abs() <= (0.01 * self.limits.max_velocity).max(500.0)
+    }
+
+    /// True when the drive is in operation enabled and, for a gantry axis, homed.
+    pub fn is_ready(&self) -> bool {
+        self.power == PowerState::OperationEnabled && self.homing == HomingPhase::Homed
+    }
+
+    /// The controlword to send this cycle, walking the CiA 402 state machine towards the
+    /// request. `homing_start` raises bit 4 while homing runs.
+    pub fn controlword(&mut self) -> u16 {
+        use PowerState::*;
+        use controlword::*;
+        if self.power.is_fault() {
+            // Bit 7 low first, then high: the drive acts on the rising edge only.
+            return if self.fault_reset && self.power == Fault {
+                self.fault_reset = false;
+                FAULT_RESET
+            } else {
+                DISABLE_VOLTAGE
+            };
+        }
+        match self.request {
+            PowerRequest::Disable => DISABLE_VOLTAGE,
+            PowerRequest::QuickStopThenDisable => match self.power {
+                // A drive that was not moving has nothing to stop: torque off.
+                OperationEnabled => QUICK_STOP,
+                QuickStopActive if !self.is_standing() => QUICK_STOP,
+                _ => DISABLE_VOLTAGE,
+            },
+            PowerRequest::Enable => match self.power {
+                NotReadyToSwitchOn | SwitchOnDisabled => SHUTDOWN,
+                ReadyToSwitchOn => SWITCH_ON,
+                SwitchedOn => {
+                    // The set-point must equal the actual position as the power stage
+                    // takes over, or CSP would jump.
+                    self.hold_here();
+                    ENABLE_OPERATION
+                }
+                OperationEnabled if self.homing == HomingPhase::Running => {
+                    ENABLE_OPERATION | HOMING_START
+                }
+                OperationEnabled => ENABLE_OPERATION,
+                // Leave quick stop through switch on disabled.
+                QuickStopActive => DISABLE_VOLTAGE,
+                Fault | FaultReactionActive => DISABLE_VOLTAGE,
+            },
+        }
+    }
+
+    /// Makes the set-point the actual position (after a stop, a reset or homing).
+    pub fn hold_here(&mut self) {
+        self.demand_counts = self.actual_counts as f64;
+        self.previous_demand_counts = self.demand_counts;
+        self.ramp_velocity_counts_s = 0.0;
+    }
+
+    /// Starts a controlled stop (category 2) of the streamed set-point: the demand
+    /// decelerates at the axis's maximum acceleration from its present velocity.
+    pub fn begin_ramp_stop(&mut self, sync_period_s: f64) {
+        self.move_owner = None;
+        if sync_period_s > 0.0 {
+            self.ramp_velocity_counts_s =
+                (self.demand_counts - self.previous_demand_counts) / sync_period_s;
+        }
+        self.belt = BeltCommand::Stop;
+        if self.state != AxisState::Disabled && self.state != AxisState::ErrorStop {
+            self.state = AxisState::Stopping;
+        }
+    }
+
+    /// Advances a controlled stop by one SYNC period; true once the set-point stands.
+    pub fn ramp_step(&mut self, sync_period_s: f64) -> bool {
+        let v = self.ramp_velocity_counts_s;
+        if v == 0.0 {
+            return true;
+        }
+        let dv = self.limits.max_acceleration * sync_period_s;
+        let next = if v.abs() <= dv {
+            0.0
+        } else {
+            v - dv * v.signum()
+        };
+        self.demand_counts += 0.5 * (v + next) * sync_period_s;
+        self.ramp_velocity_counts_s = next;
+        next == 0.0
+    }
+
+    /// The following error of the last feedback against the set-point that was due when
+    /// the drive sampled it (the one sent a SYNC earlier), counts.
+    pub fn following_error_counts_now(&self) -> i64 {
+        self.actual_counts - self.previous_demand_counts.round() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statusword_table_of_brief() {
+        assert_eq!(
+            PowerState::from_statusword(0x0000),
+            PowerState::NotReadyToSwitchOn
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0040),
+            PowerState::SwitchOnDisabled
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0231),
+            PowerState::ReadyToSwitchOn
+        );
+        assert_eq!(PowerState::from_statusword(0x0233), PowerState::SwitchedOn);
+        assert_eq!(
+            PowerState::from_statusword(0x1637),
+            PowerState::OperationEnabled
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0017),
+            PowerState::QuickStopActive
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x001F),
+            PowerState::FaultReactionActive
+        );
+        assert_eq!(PowerState::from_statusword(0x0218), PowerState::Fault);
+    }
+
+    #[test]
+    fn ramp_stop_decelerates_to_rest() {
+        let cfg = AxisConfig {
+            name: "x".into(),
+            device: takt_sequences::program::DeviceId(0),
+            conveyor: false,
+            rotary: false,
+            counts_per_unit: 1000.0,
+            min_position_counts: 0,
+            max_position_counts: 600_000,
+            max_velocity_counts_s: 1_500_000.0,
+            max_acceleration_counts_s2: 10_000_000.0,
+            max_jerk_counts_s3: 1e8,
+            following_error_counts: 2000,
+            in_position_counts: 100,
+            homing_method: 35,
+            homing_offset_counts: 0,
+            resync: takt_sequences::program::ResyncPolicy::Reread,
+            start_position_counts: 0,
+        };
+        let mut a = AxisCtl::new(&cfg, 0);
+        a.previous_demand_counts = 0.0;
+        a.demand_counts = 2000.0; // 1 m/s at a 2 ms SYNC
+        a.begin_ramp_stop(0.002);
+        let mut n = 0;
+        while !a.ramp_step(0.002) {
+            n += 1;
+            assert!(n < 100);
+        }
+        // 1 m/s at 10 m/s²: 0.1 s, 50 mm.
+        assert!(
+            (a.demand_counts - 2000.0 - 50_000.0).abs() < 2500.0,
+            "{}",
+            a.demand_counts
+        );
+    }
+}

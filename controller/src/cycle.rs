@@ -1,0 +1,1494 @@
+//! The cycle: one pure step `step(now, io)` that reads every frame that arrived, updates
+//! every state machine, and writes every frame due. It is the whole controller; only the
+//! clock and the bus differ between real time (the RT thread on SocketCAN) and simulation
+//! (lockstep with the simulated cell on the virtual clock). See ARCHITECTURE.md.
+//!
+//! Inside one step, in this order:
+//! 1. commands from the operator queue (`try_recv`);
+//! 2. *read*: every frame on every bus — TPDOs into the process image, SDO responses into
+//!    the SDO clients, heartbeats and boot-ups into the heartbeat consumers (CiA 301), EMCY;
+//! 3. *update*: start-up (NMT reset communication, boot-up with a deadline, SDO
+//!    configuration of every device, NMT start, enabling and homing), safety (e-stop latch,
+//!    heartbeat loss, stale feedback, drive faults, following error, interlocks), the PackML
+//!    cell state, the sequencer, and every axis's CiA 402 state machine and set-point;
+//! 4. *write*: SDO requests, NMT, RPDOs, then SYNC (so synchronous RPDOs act on this SYNC),
+//!    and the controller's heartbeat.
+//!
+//! Nothing in the step allocates, blocks, formats or logs: events leave through the
+//! [`Outbox`], commands come in through the [`CommandQueue`]; every table is sized in
+//! [`CellController::new`].
+
+use core::time::Duration;
+
+use takt_drivers::can::{BusEvent, CanBus, Frame, Timestamp};
+use takt_drivers::canopen::pdo::{
+    PdoCobId, PdoCommParams, PdoConfig, PdoId, PdoMapping, TransmissionType,
+    configure::pdo_config_steps, mapping::MappingEntry,
+};
+use takt_drivers::canopen::sdo::{Multiplexer, SdoClient, SdoDone};
+use takt_drivers::canopen::{
+    Emergency, HeartbeatConsumer, HeartbeatEvent, HeartbeatProducer, NmtCommand, NmtMessage,
+    NmtState, NodeId, SyncProducer, cob,
+};
+use takt_sequences::Program;
+use takt_sequences::pdo::{Direction, Transmission};
+use takt_sequences::program::{
+    AxisId, AxisState as CondAxisState, CellView, DeviceKind, InputId, OutputId,
+};
+
+use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState, mode};
+use crate::commands::{Command, CommandQueue};
+use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
+use crate::sequencer::{Gate, Outcome, Sequencer};
+use crate::status::{AxisStatus, EventKind, Outbox, STATUS_AXES, StartupPhase, Status};
+
+/// The controller's side of the buses for one step: frames in, frames out.
+pub trait CycleIo {
+    /// The next frame received on bus `bus`, if any (bus state events are skipped).
+    fn recv(&mut self, bus: usize) -> Option<Frame>;
+    /// Queues `frame` on bus `bus`; false if the interface refused it.
+    fn send(&mut self, bus: usize, frame: &Frame) -> bool;
+}
+
+impl CycleIo for takt_sim::Controller<'_> {
+    fn recv(&mut self, bus: usize) -> Option<Frame> {
+        let mut port = self.bus(bus)?;
+        loop {
+            match port.try_recv() {
+                Ok(Some(BusEvent::Frame(f))) => return Some(f.frame),
+                Ok(Some(BusEvent::State { .. })) => continue,
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn send(&mut self, bus: usize, frame: &Frame) -> bool {
+        self.bus(bus).is_some_and(|mut p| p.try_send(frame).is_ok())
+    }
+}
+
+/// Any set of [`CanBus`]es (SocketCAN interfaces, one per cell bus).
+#[derive(Debug)]
+pub struct Buses<B>(pub Vec<B>);
+
+impl<B: CanBus> CycleIo for Buses<B> {
+    fn recv(&mut self, bus: usize) -> Option<Frame> {
+        let b = self.0.get_mut(bus)?;
+        loop {
+            match b.try_recv() {
+                Ok(Some(BusEvent::Frame(f))) => return Some(f.frame),
+                Ok(Some(BusEvent::State { .. })) => continue,
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn send(&mut self, bus: usize, frame: &Frame) -> bool {
+        self.0
+            .get_mut(bus)
+            .is_some_and(|b| b.try_send(frame).is_ok())
+    }
+}
+
+/// Timing of the cycle and its supervision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleConfig {
+    /// The cycle period.
+    pub period: Duration,
+    /// How long a device may take to send boot-up after the NMT reset.
+    pub boot_timeout: Duration,
+    /// SDO response timeout during configuration.
+    pub sdo_timeout: Duration,
+    /// SYNCs without a synchronous TPDO before the feedback counts as stale.
+    pub stale_syncs: u32,
+    /// Consecutive SYNCs over the following-error window before the axis trips.
+    pub following_error_syncs: u32,
+    /// A status snapshot every this many cycles.
+    pub status_every: u32,
+    /// The longest an Aborting stop may take before the cell counts it as done.
+    pub abort_timeout: Duration,
+}
+
+impl Default for CycleConfig {
+    fn default() -> Self {
+        CycleConfig {
+            period: Duration::from_millis(1),
+            boot_timeout: Duration::from_secs(5),
+            sdo_timeout: Duration::from_millis(500),
+            stale_syncs: 10,
+            following_error_syncs: 3,
+            status_every: 10,
+            abort_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why the controller could not be set up for a program.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A node-ID out of range.
+    #[error("device {0}: node-ID {1} is out of range")]
+    BadNode(String, u8),
+    /// A PDO layout the controller cannot configure.
+    #[error("device {0}: PDO layout: {1}")]
+    Pdo(String, String),
+    /// Too many axes for one status snapshot.
+    #[error("{0} axes: takt supports at most {STATUS_AXES}")]
+    TooManyAxes(usize),
+    /// A bad SYNC period.
+    #[error("bus {0}: SYNC period: {1}")]
+    Sync(String, String),
+}
+
+/// One SDO download of a device's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SdoWrite {
+    mux: Multiplexer,
+    data: [u8; 4],
+    len: u8,
+}
+
+impl SdoWrite {
+    fn new(index: u16, sub: u8, value: u32, len: u8) -> SdoWrite {
+        SdoWrite {
+            mux: Multiplexer::new(index, sub),
+            data: value.to_le_bytes(),
+            len,
+        }
+    }
+}
+
+/// One PDO as the controller packs or unpacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct PdoLayout {
+    cob_id: u16,
+    objects: [(u16, u8, u8); 8],
+    count: u8,
+    /// Sent on (every n-th) SYNC; else on change.
+    synchronous: bool,
+    inhibit_us: u32,
+}
+
+/// Start-up progress of one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodePhase {
+    AwaitingBoot,
+    Configuring,
+    Configured,
+    Failed,
+}
+
+/// One CANopen device as the controller sees it.
+#[derive(Debug)]
+struct NodeCtl {
+    bus: usize,
+    node: NodeId,
+    kind: DeviceKind,
+    sdo: SdoClient,
+    heartbeat: HeartbeatConsumer,
+    writes: Vec<SdoWrite>,
+    next_write: usize,
+    phase: NodePhase,
+    tpdo: [PdoLayout; 4],
+    tpdos: usize,
+    rpdo: [PdoLayout; 4],
+    rpdos: usize,
+    rpdo_sent: [(Timestamp, [u8; 8]); 4],
+    // Process image.
+    statusword: u16,
+    position_counts: i32,
+    inputs: u8,
+    outputs: u8,
+    controlword: u16,
+    target_position_counts: i32,
+    target_velocity_counts_s: i32,
+    last_tpdo: Option<Timestamp>,
+    syncs_without_tpdo: u32,
+    sync_tpdo: bool,
+    axis: Option<usize>,
+}
+
+/// The plant as the sequencer and the conditions see it: axes, I/O, counters.
+#[derive(Debug)]
+pub struct Plant {
+    /// Every axis and conveyor, indexed by [`AxisId`].
+    pub axes: Vec<AxisCtl>,
+    /// Active inputs, bit i = input i (after active-low inversion).
+    pub inputs: u64,
+    /// Commanded outputs, bit i = output i.
+    pub outputs: u64,
+    /// Every I/O node has reported its inputs at least once.
+    pub inputs_known: bool,
+    /// Production counters.
+    pub counters: Vec<u64>,
+}
+
+impl Plant {
+    /// Switches output `o`.
+    pub fn set_output(&mut self, _program: &Program, o: OutputId, on: bool) {
+        let bit = 1u64.checked_shl(u32::from(o.0)).unwrap_or(0);
+        if on {
+            self.outputs |= bit;
+        } else {
+            self.outputs &= !bit;
+        }
+    }
+}
+
+impl CellView for Plant {
+    fn input(&self, input: InputId) -> bool {
+        self.inputs_known && self.inputs >> input.0 & 1 == 1
+    }
+
+    fn output(&self, output: OutputId) -> bool {
+        self.outputs >> output.0 & 1 == 1
+    }
+
+    /// Gantry axes report their set-point once enabled and homed (the drive holds the
+    /// actual position within the following-error window, which takt watches), so a
+    /// condition on a teach point is exact at the end of a move; otherwise the actual.
+    fn position_counts(&self, axis: AxisId) -> i64 {
+        self.axes.get(axis.index()).map_or(0, |a| {
+            if !a.conveyor && a.is_ready() {
+                a.demand_counts.round() as i64
+            } else {
+                a.actual_counts
+            }
+        })
+    }
+
+    fn axis_state(&self, axis: AxisId, state: CondAxisState) -> bool {
+        let Some(a) = self.axes.get(axis.index()) else {
+            return false;
+        };
+        match state {
+            CondAxisState::Homed => a.homing == HomingPhase::Homed,
+            CondAxisState::Enabled => a.power == PowerState::OperationEnabled,
+            CondAxisState::Moving => !a.is_standing() || a.state == AxisState::Moving,
+            CondAxisState::Stopped => a.is_standing() && a.state != AxisState::Moving,
+            CondAxisState::InPosition => {
+                a.move_owner.is_none()
+                    && (a.actual_counts as f64 - a.demand_counts).abs()
+                        <= a.in_position_counts as f64
+            }
+            CondAxisState::Fault => a.power.is_fault(),
+        }
+    }
+}
+
+/// Counters the cycle keeps about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CycleCounters {
+    /// Steps run.
+    pub cycles: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Frames the bus refused.
+    pub tx_refused: u64,
+    /// SYNCs sent.
+    pub syncs: u64,
+    /// Trips.
+    pub trips: u64,
+}
+
+/// The whole controller of one cell. See the [module docs](self).
+#[derive(Debug)]
+pub struct CellController {
+    program: Program,
+    cfg: CycleConfig,
+    nodes: Vec<NodeCtl>,
+    /// Per bus: node-ID → index into `nodes` + 1 (0: not ours).
+    node_index: Vec<[u8; 128]>,
+    sync: Vec<SyncProducer>,
+    heartbeat: Vec<HeartbeatProducer>,
+    sync_period_s: Vec<f64>,
+    /// The plant image the sequencer works on.
+    pub plant: Plant,
+    sequencer: Sequencer,
+    outbox: Outbox,
+    commands: Option<CommandQueue>,
+    state: CellState,
+    startup: StartupPhase,
+    started_at: Option<Timestamp>,
+    nmt_start_pending: bool,
+    trip: Option<TripCause>,
+    trip_category: u8,
+    state_since: Timestamp,
+    start_requested: bool,
+    single_step: bool,
+    estop: Option<InputId>,
+    estop_commanded: bool,
+    counters: CycleCounters,
+    status: Status,
+}
+
+/// The longest value the controller moves over SDO (expedited writes, small reads).
+const SDO_BUFFER: usize = 8;
+/// Heartbeat consumer time as a multiple of the producer time (CiA 301 leaves the margin
+/// to the system designer; 2.5 tolerates one lost heartbeat and jitter).
+const HEARTBEAT_MARGIN: f64 = 2.5;
+/// 0x605A quick stop option 2: slow down on the quick stop ramp, then switch on disabled
+/// (stop category 1 done by the drive itself).
+const QUICK_STOP_OPTION: u32 = 2;
+/// 0x6007 abort connection option 1: the drive faults when the controller's heartbeat
+/// stops (CiA 402 §6.5.1), so a dead controller stops every drive.
+const ABORT_CONNECTION_FAULT: u32 = 1;
+
+impl CellController {
+    /// A controller for `program`. Everything the cycle needs is allocated here.
+    pub fn new(
+        program: &Program,
+        cfg: CycleConfig,
+        outbox: Outbox,
+        commands: Option<CommandQueue>,
+    ) -> Result<CellController, SetupError> {
+        if program.axes.len() > STATUS_AXES {
+            return Err(SetupError::TooManyAxes(program.axes.len()));
+        }
+        let mut nodes = Vec::with_capacity(program.devices.len());
+        let mut node_index = vec![[0u8; 128]; program.buses.len().max(1)];
+        for (i, d) in program.devices.iter().enumerate() {
+            let node =
+                NodeId::new(d.node).map_err(|_| SetupError::BadNode(d.name.clone(), d.node))?;
+            let bus = d.bus.index();
+            let axis = program.axes.iter().position(|a| a.device.index() == i);
+            let heartbeat_timeout =
+                Duration::from_secs_f64(f64::from(d.heartbeat_ms) * HEARTBEAT_MARGIN / 1000.0);
+            let mut n = NodeCtl {
+                bus,
+                node,
+                kind: d.kind,
+                sdo: SdoClient::new(node, SDO_BUFFER).with_timeout(cfg.sdo_timeout),
+                heartbeat: HeartbeatConsumer::new(
+                    node,
+                    heartbeat_timeout,
+                    cfg.boot_timeout,
+                    Timestamp::ZERO,
+                ),
+                writes: Vec::new(),
+                next_write: 0,
+                phase: NodePhase::AwaitingBoot,
+                tpdo: [PdoLayout::default(); 4],
+                tpdos: 0,
+                rpdo: [PdoLayout::default(); 4],
+                rpdos: 0,
+                rpdo_sent: [(Timestamp::ZERO, [0; 8]); 4],
+                statusword: 0,
+                position_counts: 0,
+                inputs: 0,
+                outputs: 0,
+                controlword: 0,
+                target_position_counts: 0,
+                target_velocity_counts_s: 0,
+                last_tpdo: None,
+                syncs_without_tpdo: 0,
+                sync_tpdo: false,
+                axis,
+            };
+            n.writes = configuration(program, i, &mut n)?;
+            if let Some(slot) = node_index.get_mut(bus) {
+                slot[usize::from(d.node)] = (i + 1) as u8;
+            }
+            nodes.push(n);
+        }
+        let mut sync = Vec::new();
+        let mut heartbeat = Vec::new();
+        let mut sync_period_s = Vec::new();
+        for b in &program.buses {
+            let period = Duration::from_micros(u64::from(b.sync_period_us));
+            sync.push(
+                SyncProducer::new(period, if b.sync_counter { 240 } else { 0 })
+                    .map_err(|e| SetupError::Sync(b.name.clone(), e.to_string()))?,
+            );
+            sync_period_s.push(period.as_secs_f64());
+            let me = NodeId::new(b.controller_node)
+                .map_err(|_| SetupError::BadNode(b.name.clone(), b.controller_node))?;
+            let mut hb = HeartbeatProducer::new(
+                me,
+                Duration::from_millis(u64::from(b.controller_heartbeat_ms)),
+            );
+            hb.set_state(NmtState::Operational);
+            heartbeat.push(hb);
+        }
+        let mut axes: Vec<AxisCtl> = program
+            .axes
+            .iter()
+            .map(|a| AxisCtl::new(a, a.device.index()))
+            .collect();
+        // A line's belts run while the cell runs: at the first start each conveyor the
+        // sequence runs starts at its run speed, so the first part can arrive.
+        for i in &program.code {
+            if let takt_sequences::program::Instr::ConveyorRun {
+                axis,
+                velocity_counts_s,
+                ..
+            } = *i
+                && let Some(a) = axes.get_mut(axis.index())
+                && a.resume_belt == BeltCommand::Stop
+            {
+                a.resume_belt = BeltCommand::Run { velocity_counts_s };
+            }
+        }
+        let status = Status {
+            at: Timestamp::ZERO,
+            cycles: 0,
+            cell: CellState::Stopped,
+            startup: StartupPhase::AwaitingBoot,
+            instr: 0,
+            axis: [AxisStatus::default(); STATUS_AXES],
+            axes: program.axes.len() as u16,
+            inputs: 0,
+            outputs: 0,
+            parts: 0,
+            passes: 0,
+            tx_refused: 0,
+            dropped_events: 0,
+            trip: None,
+        };
+        Ok(CellController {
+            cfg,
+            nodes,
+            node_index,
+            sync,
+            heartbeat,
+            sync_period_s,
+            plant: Plant {
+                axes,
+                inputs: 0,
+                outputs: 0,
+                inputs_known: false,
+                counters: vec![0; program.counters.len()],
+            },
+            sequencer: Sequencer::new(program),
+            outbox,
+            commands,
+            state: CellState::Stopped,
+            startup: StartupPhase::AwaitingBoot,
+            started_at: None,
+            nmt_start_pending: false,
+            trip: None,
+            trip_category: 0,
+            state_since: Timestamp::ZERO,
+            start_requested: false,
+            single_step: false,
+            estop: estop_input(program),
+            estop_commanded: false,
+            counters: CycleCounters::default(),
+            status,
+            program: program.clone(),
+        })
+    }
+
+    /// The program the controller runs.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The PackML cell state.
+    pub fn state(&self) -> CellState {
+        self.state
+    }
+
+    /// Start-up progress.
+    pub fn startup(&self) -> StartupPhase {
+        self.startup
+    }
+
+    /// The latched trip, if any.
+    pub fn trip(&self) -> Option<TripCause> {
+        self.trip
+    }
+
+    /// Counters about the cycle.
+    pub fn counters(&self) -> CycleCounters {
+        self.counters
+    }
+
+    /// Counter `i` (the demo's only counter is `parts_placed`).
+    pub fn counter(&self, i: usize) -> u64 {
+        self.plant.counters.get(i).copied().unwrap_or(0)
+    }
+
+    /// Passes of the sequence completed.
+    pub fn passes(&self) -> u64 {
+        self.sequencer.passes()
+    }
+
+    /// The last status snapshot.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Events lost to a full queue.
+    pub fn dropped_events(&self) -> u64 {
+        self.outbox.dropped_events()
+    }
+
+    /// Takes a command directly (the same as one from the queue).
+    pub fn command(&mut self, command: Command, now: Timestamp) {
+        match command {
+            Command::Start => {
+                if self.state == CellState::Stopped {
+                    self.start_requested = true;
+                    self.sequencer.stop_at_end = false;
+                    self.set_state(CellState::Starting, now);
+                }
+            }
+            Command::Hold => {
+                if self.state == CellState::Execute {
+                    self.set_state(CellState::Holding, now);
+                }
+            }
+            Command::Resume => {
+                if self.state == CellState::Held || self.state == CellState::Holding {
+                    self.set_state(CellState::Execute, now);
+                }
+            }
+            Command::Stop => match self.state {
+                CellState::Execute | CellState::Holding | CellState::Held => {
+                    self.sequencer.stop_at_end = true;
+                    self.set_state(CellState::Stopping, now);
+                }
+                CellState::Starting => self.set_state(CellState::Stopped, now),
+                _ => {}
+            },
+            Command::EStop => {
+                self.estop_commanded = true;
+                self.raise(TripCause::EStopCommand, now);
+            }
+            Command::Reset => {
+                if self.state == CellState::Aborted {
+                    self.estop_commanded = false;
+                    self.set_state(CellState::Clearing, now);
+                }
+            }
+            Command::SingleStep => {
+                if self.state == CellState::Held {
+                    self.single_step = true;
+                }
+            }
+        }
+    }
+
+    /// One cycle at `now`. See the [module docs](self).
+    pub fn step(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        self.counters.cycles += 1;
+        if self.started_at.is_none() {
+            self.begin(now, io);
+        }
+        while let Some(c) = self.commands.as_ref().and_then(CommandQueue::poll) {
+            self.command(c, now);
+        }
+        self.read(now, io);
+        self.supervise(now, io);
+        self.update_io();
+        self.safety(now);
+        self.run_cell(now);
+        self.write(now, io);
+        if self.counters.cycles % u64::from(self.cfg.status_every.max(1)) == 0 {
+            self.snapshot(now);
+        }
+    }
+
+    fn begin(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        self.started_at = Some(now);
+        // Every device, whatever it was doing, restarts its communication and announces
+        // itself with boot-up: the controller then knows each one is in pre-operational
+        // with its factory PDOs, and configures it from there.
+        let reset = NmtMessage::to_all(NmtCommand::ResetCommunication).encode();
+        for (b, hb) in self.heartbeat.iter().enumerate() {
+            self.counters.frames_out += 1;
+            if !io.send(b, &reset) {
+                self.counters.tx_refused += 1;
+            }
+            if !io.send(b, &hb.boot_up()) {
+                self.counters.tx_refused += 1;
+            }
+        }
+        for n in &mut self.nodes {
+            n.heartbeat.expect_boot(now);
+        }
+        self.outbox
+            .event(now, EventKind::Startup(StartupPhase::AwaitingBoot));
+    }
+
+    fn read(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        for b in 0..self.node_index.len() {
+            while let Some(frame) = io.recv(b) {
+                self.counters.frames_in += 1;
+                self.on_frame(b, &frame, now);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, bus: usize, frame: &Frame, now: Timestamp) {
+        let Some(id) = frame.standard_id() else {
+            return;
+        };
+        let node = (id & 0x7F) as usize;
+        let Some(&slot) = self.node_index.get(bus).and_then(|m| m.get(node)) else {
+            return;
+        };
+        if slot == 0 {
+            return;
+        }
+        let i = usize::from(slot) - 1;
+        let base = id & 0x780;
+        let n = &mut self.nodes[i];
+        match base {
+            cob::HEARTBEAT => {
+                if let Some(e) = n.heartbeat.on_frame(frame, now) {
+                    self.on_heartbeat(i, e, now);
+                }
+            }
+            cob::SDO_RESPONSE => {
+                n.sdo.on_frame(frame, now);
+            }
+            cob::EMCY => {
+                if let Ok(e) = Emergency::decode(frame) {
+                    let code = e.code.0;
+                    self.outbox.event(
+                        now,
+                        EventKind::Emcy {
+                            node: node as u8,
+                            code,
+                        },
+                    );
+                }
+            }
+            _ => {
+                let Some(k) = n.tpdo[..n.tpdos].iter().position(|p| p.cob_id == id) else {
+                    return;
+                };
+                let layout = n.tpdo[k];
+                unpack(&layout, frame.data(), n);
+                let dt = n
+                    .last_tpdo
+                    .map_or(0.0, |t| now.saturating_since(t).as_secs_f64());
+                n.last_tpdo = Some(now);
+                n.syncs_without_tpdo = 0;
+                if let Some(a) = n.axis {
+                    let (sw, pos) = (n.statusword, n.position_counts);
+                    self.plant.axes[a].on_feedback(sw, pos, dt);
+                }
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, i: usize, e: HeartbeatEvent, now: Timestamp) {
+        let node = self.nodes[i].node.get();
+        match e {
+            HeartbeatEvent::BootUp { .. } => {
+                self.outbox.event(now, EventKind::Booted { node });
+                let n = &mut self.nodes[i];
+                if n.phase == NodePhase::AwaitingBoot {
+                    n.phase = NodePhase::Configuring;
+                    n.next_write = 0;
+                }
+            }
+            HeartbeatEvent::Rebooted { .. } => {
+                self.outbox.event(now, EventKind::Booted { node });
+                // It lost its configuration (and an incremental encoder its homing):
+                // configure it again; the cell stops meanwhile.
+                let n = &mut self.nodes[i];
+                n.phase = NodePhase::Configuring;
+                n.next_write = 0;
+                n.last_tpdo = None;
+                if let Some(a) = n.axis {
+                    let axis = &mut self.plant.axes[a];
+                    axis.feedback = false;
+                    if axis.homing_method != 0 {
+                        axis.homing = HomingPhase::Pending;
+                    }
+                }
+                self.raise(TripCause::Rebooted { node }, now);
+            }
+            HeartbeatEvent::Lost { .. } => self.raise(TripCause::HeartbeatLost { node }, now),
+            HeartbeatEvent::BootTimeout { .. } => {
+                self.outbox.event(now, EventKind::BootTimeout { node });
+                self.nodes[i].phase = NodePhase::Failed;
+            }
+            HeartbeatEvent::Started { .. }
+            | HeartbeatEvent::StateChanged { .. }
+            | HeartbeatEvent::Recovered { .. } => {}
+        }
+    }
+
+    /// Heartbeat deadlines, device configuration, start-up phases, homing.
+    fn supervise(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        for i in 0..self.nodes.len() {
+            if let Some(e) = self.nodes[i].heartbeat.poll(now) {
+                self.on_heartbeat(i, e, now);
+            }
+            self.configure_node(i, now, io);
+        }
+        let all = |p: NodePhase| self.nodes.iter().all(|n| n.phase == p);
+        let next = match self.startup {
+            StartupPhase::AwaitingBoot | StartupPhase::Configuring
+                if self.nodes.iter().any(|n| n.phase == NodePhase::Failed) =>
+            {
+                StartupPhase::Failed
+            }
+            StartupPhase::AwaitingBoot
+                if self
+                    .nodes
+                    .iter()
+                    .all(|n| n.phase != NodePhase::AwaitingBoot) =>
+            {
+                StartupPhase::Configuring
+            }
+            StartupPhase::Configuring if all(NodePhase::Configured) => {
+                self.nmt_start_pending = true;
+                for a in &mut self.plant.axes {
+                    a.request = PowerRequest::Enable;
+                }
+                StartupPhase::Enabling
+            }
+            StartupPhase::Enabling
+                if self.plant.inputs_known && self.plant.axes.iter().all(AxisCtl::is_ready) =>
+            {
+                StartupPhase::Ready
+            }
+            p => p,
+        };
+        if next != self.startup {
+            self.startup = next;
+            self.outbox.event(now, EventKind::Startup(next));
+        }
+        self.homing(now);
+    }
+
+    fn configure_node(&mut self, i: usize, now: Timestamp, io: &mut impl CycleIo) {
+        let n = &mut self.nodes[i];
+        if n.phase != NodePhase::Configuring {
+            return;
+        }
+        if let Some(outcome) = n.sdo.take_outcome() {
+            match outcome {
+                Ok(_) => n.next_write += 1,
+                Err(e) => {
+                    let abort = e.sent_abort.map_or(0, |c| c.as_u32());
+                    let abort = match e.kind {
+                        takt_drivers::canopen::sdo::SdoErrorKind::ServerAbort(c) => c.as_u32(),
+                        _ => abort,
+                    };
+                    n.phase = NodePhase::Failed;
+                    let node = n.node.get();
+                    self.outbox.event(
+                        now,
+                        EventKind::ConfigFailed {
+                            node,
+                            index: e.mux.index,
+                            sub: e.mux.sub,
+                            abort,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        if n.sdo.is_busy() {
+            return;
+        }
+        match n.writes.get(n.next_write) {
+            Some(w) => {
+                let _ = n
+                    .sdo
+                    .start_download(w.mux, &w.data[..usize::from(w.len)], now);
+            }
+            None => {
+                n.phase = NodePhase::Configured;
+                let node = n.node.get();
+                self.outbox.event(now, EventKind::Configured { node });
+                if matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready) {
+                    // A device configured again after a reboot: start it on its own.
+                    let f = NmtMessage::to_node(NmtCommand::Start, self.nodes[i].node).encode();
+                    let bus = self.nodes[i].bus;
+                    self.counters.frames_out += 1;
+                    if !io.send(bus, &f) {
+                        self.counters.tx_refused += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Homing of each enabled, unreferenced axis: start (controlword bit 4), wait for
+    /// "homing attained", then switch to CSP over SDO and confirm it in 0x6061 — the order
+    /// CiA 402 requires for a mode change.
+    fn homing(&mut self, now: Timestamp) {
+        for a in 0..self.plant.axes.len() {
+            let axis = &mut self.plant.axes[a];
+            let n = &mut self.nodes[axis.node];
+            match axis.homing {
+                HomingPhase::Pending
+                    if axis.power == PowerState::OperationEnabled
+                        && axis.request == PowerRequest::Enable
+                        && n.phase == NodePhase::Configured =>
+                {
+                    axis.homing = HomingPhase::Running;
+                    axis.state = AxisState::Homing;
+                }
+                HomingPhase::Running => {
+                    let sw = n.statusword;
+                    if sw & crate::axis::statusword::HOMING_ATTAINED != 0
+                        && sw & crate::axis::statusword::HOMING_ERROR == 0
+                        && !n.sdo.is_busy()
+                    {
+                        let _ = n.sdo.start_download(
+                            Multiplexer::new(0x6060, 0),
+                            &[mode::CSP as u8],
+                            now,
+                        );
+                        axis.homing = HomingPhase::SwitchingMode;
+                    }
+                }
+                HomingPhase::SwitchingMode => match n.sdo.take_outcome() {
+                    Some(Ok(_)) => {
+                        let _ = n.sdo.start_upload(Multiplexer::new(0x6061, 0), now);
+                        axis.homing = HomingPhase::ConfirmingMode;
+                    }
+                    Some(Err(_)) => axis.homing = HomingPhase::Running,
+                    None => {}
+                },
+                HomingPhase::ConfirmingMode => match n.sdo.take_outcome() {
+                    Some(Ok(SdoDone::Uploaded { .. }))
+                        if n.sdo.data().first() == Some(&(mode::CSP as u8)) =>
+                    {
+                        axis.hold_here();
+                        axis.homing = HomingPhase::Homed;
+                        axis.state = AxisState::Standstill;
+                        self.outbox.event(now, EventKind::Homed { axis: a as u16 });
+                    }
+                    Some(_) => {
+                        let _ = n.sdo.start_upload(Multiplexer::new(0x6061, 0), now);
+                    }
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// Inputs from the I/O nodes' images.
+    fn update_io(&mut self) {
+        let mut known = true;
+        for n in &self.nodes {
+            if n.kind == DeviceKind::Io && n.last_tpdo.is_none() {
+                known = false;
+            }
+        }
+        let mut bits = 0u64;
+        for (i, input) in self.program.inputs.iter().enumerate() {
+            let Some(n) = self.nodes.get(input.device.index()) else {
+                continue;
+            };
+            let raw = n.inputs >> input.bit & 1 == 1;
+            if raw != input.active_low {
+                bits |= 1 << i;
+            }
+        }
+        self.plant.inputs = bits;
+        self.plant.inputs_known = known;
+    }
+
+    /// Everything that trips the cell, checked every cycle.
+    fn safety(&mut self, now: Timestamp) {
+        if let Some(e) = self.estop
+            && self.plant.inputs_known
+            && !self.plant.input(e)
+        {
+            self.raise(TripCause::EStopChain, now);
+        }
+        if self.startup != StartupPhase::Ready {
+            return;
+        }
+        for a in 0..self.plant.axes.len() {
+            let axis = &self.plant.axes[a];
+            let (fault, fe, moving) = (
+                axis.power.is_fault(),
+                axis.following_error_syncs > self.cfg.following_error_syncs,
+                axis.state == AxisState::Moving,
+            );
+            if fault && !matches!(self.state, CellState::Clearing) {
+                self.raise(TripCause::DriveFault { axis: a as u16 }, now);
+            }
+            if fe {
+                self.raise(TripCause::FollowingError { axis: a as u16 }, now);
+            }
+            if moving && let Some(il) = axis_blocked(&self.program, &self.plant, AxisId(a as u16)) {
+                self.raise(TripCause::Interlock { interlock: il }, now);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if n.sync_tpdo && n.syncs_without_tpdo > self.cfg.stale_syncs {
+                let node = n.node.get();
+                self.raise(TripCause::StaleFeedback { node }, now);
+            }
+        }
+    }
+
+    /// Latches a trip: the cell aborts in the cause's stop category. A trip while already
+    /// aborting or aborted keeps the first cause.
+    fn raise(&mut self, cause: TripCause, now: Timestamp) {
+        if matches!(self.state, CellState::Aborting | CellState::Aborted) {
+            return;
+        }
+        if self.state == CellState::Clearing {
+            // The cause is still there: back to Aborted, without a new stop.
+            self.trip = Some(cause);
+            self.set_state(CellState::Aborted, now);
+            return;
+        }
+        let category = cause.category(&self.program.stop_categories);
+        self.counters.trips += 1;
+        self.trip = Some(cause);
+        self.trip_category = category;
+        self.outbox.event(now, EventKind::Trip { cause, category });
+        self.sequencer.interrupt(&mut self.plant);
+        let period = self.sync_period_s.first().copied().unwrap_or(0.002);
+        for a in &mut self.plant.axes {
+            a.resume_belt = match a.belt {
+                BeltCommand::Run { .. } => a.belt,
+                _ => BeltCommand::Stop,
+            };
+            a.belt = BeltCommand::Stop;
+            a.following_error_syncs = 0;
+            match category {
+                0 => a.request = PowerRequest::Disable,
+                1 => a.request = PowerRequest::QuickStopThenDisable,
+                _ => a.begin_ramp_stop(period),
+            }
+            if category < 2 && a.state != AxisState::Disabled {
+                a.state = AxisState::ErrorStop;
+            }
+        }
+        self.start_requested = false;
+        self.set_state(CellState::Aborting, now);
+    }
+
+    fn set_state(&mut self, to: CellState, now: Timestamp) {
+        if to != self.state {
+            self.outbox.event(
+                now,
+                EventKind::CellState {
+                    from: self.state,
+                    to,
+                },
+            );
+            self.state = to;
+            self.state_since = now;
+        }
+    }
+
+    /// The PackML state machine and the sequencer.
+    fn run_cell(&mut self, now: Timestamp) {
+        let in_state = now.saturating_since(self.state_since);
+        match self.state {
+            CellState::Stopped => {}
+            CellState::Starting => {
+                for a in &mut self.plant.axes {
+                    a.request = PowerRequest::Enable;
+                }
+                if self.startup == StartupPhase::Ready
+                    && self.plant.axes.iter().all(AxisCtl::is_ready)
+                {
+                    for a in &mut self.plant.axes {
+                        a.hold_here();
+                        a.state = AxisState::Standstill;
+                        if a.conveyor {
+                            a.belt = a.resume_belt;
+                            if a.belt != BeltCommand::Stop {
+                                a.state = AxisState::Moving;
+                            }
+                        }
+                    }
+                    self.sequencer.begin();
+                    self.set_state(CellState::Execute, now);
+                }
+            }
+            CellState::Execute | CellState::Stopping => self.run_sequence(now, Gate::Run),
+            CellState::Holding => {
+                self.run_sequence(now, Gate::Hold);
+                if self.sequencer.at_boundary(&self.program) {
+                    self.set_state(CellState::Held, now);
+                }
+            }
+            CellState::Held => {
+                let gate = if self.single_step {
+                    Gate::Step
+                } else {
+                    Gate::Hold
+                };
+                self.run_sequence(now, gate);
+                if self.single_step && self.sequencer.at_boundary(&self.program) {
+                    self.single_step = false;
+                }
+            }
+            CellState::Aborting => {
+                let stopped = self.plant.axes.iter().all(|a| match self.trip_category {
+                    0 | 1 => matches!(
+                        a.power,
+                        PowerState::SwitchOnDisabled
+                            | PowerState::NotReadyToSwitchOn
+                            | PowerState::Fault
+                            | PowerState::ReadyToSwitchOn
+                    ),
+                    _ => a.ramp_velocity_counts_s == 0.0 && a.is_standing(),
+                });
+                if stopped || in_state > self.cfg.abort_timeout {
+                    for a in &mut self.plant.axes {
+                        if self.trip_category < 2 {
+                            a.request = PowerRequest::Disable;
+                        }
+                        a.hold_here();
+                    }
+                    self.set_state(CellState::Aborted, now);
+                }
+            }
+            CellState::Aborted => {}
+            CellState::Clearing => {
+                let chain_ok = self.estop.is_none_or(|e| self.plant.input(e));
+                if !chain_ok || self.estop_commanded {
+                    self.set_state(CellState::Aborted, now);
+                    return;
+                }
+                for a in &mut self.plant.axes {
+                    if a.power.is_fault() {
+                        a.fault_reset = true;
+                    }
+                    if a.state == AxisState::ErrorStop || a.state == AxisState::Stopping {
+                        a.state = AxisState::Disabled;
+                    }
+                }
+                let faults = self.plant.axes.iter().any(|a| a.power.is_fault());
+                if !faults && in_state >= Duration::from_millis(10) {
+                    self.trip = None;
+                    self.set_state(CellState::Stopped, now);
+                } else if in_state > self.cfg.abort_timeout {
+                    self.set_state(CellState::Aborted, now);
+                }
+            }
+        }
+    }
+
+    fn run_sequence(&mut self, now: Timestamp, gate: Gate) {
+        let outcome =
+            self.sequencer
+                .step(&self.program, &mut self.plant, now, gate, &mut self.outbox);
+        match outcome {
+            Outcome::Running => {}
+            Outcome::PassEndedStop => self.set_state(CellState::Stopped, now),
+            Outcome::Trip(cause) => self.raise(cause, now),
+        }
+    }
+
+    /// Controlwords, set-points, belts; then every frame due.
+    fn write(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        // SDO requests first: configuration and mode switches.
+        for n in &mut self.nodes {
+            if let Some(f) = n.sdo.poll(now) {
+                self.counters.frames_out += 1;
+                if !io.send(n.bus, &f) {
+                    self.counters.tx_refused += 1;
+                }
+            }
+        }
+        if self.nmt_start_pending {
+            self.nmt_start_pending = false;
+            let f = NmtMessage::to_all(NmtCommand::Start).encode();
+            for b in 0..self.node_index.len() {
+                self.counters.frames_out += 1;
+                if !io.send(b, &f) {
+                    self.counters.tx_refused += 1;
+                }
+            }
+        }
+        let operational = matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready);
+        for b in 0..self.sync.len() {
+            let sync = if operational {
+                self.sync[b].poll(now)
+            } else {
+                None
+            };
+            let period_s = self.sync_period_s[b];
+            let lead = Duration::from_secs_f64(period_s);
+            if sync.is_some() {
+                self.counters.syncs += 1;
+                self.on_sync(b, now + lead, period_s);
+            }
+            self.send_rpdos(b, now, sync.is_some(), operational, io);
+            if let Some(f) = sync {
+                self.counters.frames_out += 1;
+                if !io.send(b, &f) {
+                    self.counters.tx_refused += 1;
+                }
+            }
+            if let Some(f) = self.heartbeat[b].poll(now) {
+                self.counters.frames_out += 1;
+                if !io.send(b, &f) {
+                    self.counters.tx_refused += 1;
+                }
+            }
+        }
+    }
+
+    /// Once per SYNC of bus `b`: the following-error check against the set-point the drive
+    /// should have reached, then the next set-point (for `due`, one SYNC ahead: the drive
+    /// interpolates to it over the coming SYNC period).
+    fn on_sync(&mut self, b: usize, due: Timestamp, period_s: f64) {
+        for n in &mut self.nodes {
+            if n.bus == b && n.sync_tpdo && n.phase == NodePhase::Configured {
+                n.syncs_without_tpdo += 1;
+            }
+        }
+        let aborting = self.state == CellState::Aborting;
+        for a in 0..self.plant.axes.len() {
+            let axis = &mut self.plant.axes[a];
+            if self.nodes[axis.node].bus != b {
+                continue;
+            }
+            if axis.conveyor {
+                belt(axis, period_s);
+                continue;
+            }
+            if !axis.is_ready() {
+                axis.hold_here();
+                axis.following_error_syncs = 0;
+                continue;
+            }
+            let fe = axis.following_error_counts_now().abs();
+            if fe > axis.following_error_counts {
+                axis.following_error_syncs += 1;
+            } else {
+                axis.following_error_syncs = 0;
+            }
+            axis.previous_demand_counts = axis.demand_counts;
+            if let Some((thread, i)) = axis.move_owner {
+                if let Some(p) = self.sequencer.setpoint(thread, i, due) {
+                    axis.demand_counts = p;
+                }
+            } else if axis.ramp_velocity_counts_s != 0.0 {
+                axis.ramp_step(period_s);
+            } else if aborting && axis.state == AxisState::Stopping && axis.is_standing() {
+                axis.state = AxisState::Standstill;
+            }
+        }
+    }
+
+    fn send_rpdos(
+        &mut self,
+        b: usize,
+        now: Timestamp,
+        sync: bool,
+        operational: bool,
+        io: &mut impl CycleIo,
+    ) {
+        if !operational {
+            return;
+        }
+        // Output image of each I/O node from the commanded outputs.
+        for n in &mut self.nodes {
+            if n.kind == DeviceKind::Io {
+                n.outputs = 0;
+            }
+        }
+        for (i, o) in self.program.outputs.iter().enumerate() {
+            if self.plant.outputs >> i & 1 == 1
+                && let Some(n) = self.nodes.get_mut(o.device.index())
+            {
+                n.outputs |= 1 << o.bit;
+            }
+        }
+        for n in &mut self.nodes {
+            if n.bus != b || n.phase != NodePhase::Configured {
+                continue;
+            }
+            if let Some(a) = n.axis {
+                let axis = &mut self.plant.axes[a];
+                n.controlword = axis.controlword();
+                n.target_position_counts = axis.demand_counts.round() as i32;
+                n.target_velocity_counts_s = match axis.belt {
+                    BeltCommand::Stop => 0,
+                    BeltCommand::Run { velocity_counts_s }
+                    | BeltCommand::Index {
+                        velocity_counts_s, ..
+                    } => velocity_counts_s.round() as i32,
+                };
+            }
+            for k in 0..n.rpdos {
+                let layout = n.rpdo[k];
+                let mut data = [0u8; 8];
+                let len = pack(&layout, n, &mut data);
+                let (last_at, last) = n.rpdo_sent[k];
+                let due = if layout.synchronous {
+                    sync
+                } else {
+                    // On change, no sooner than the inhibit time; refreshed every 100 ms so
+                    // a lost frame heals.
+                    let since = now.saturating_since(last_at);
+                    (last != data && since >= Duration::from_micros(u64::from(layout.inhibit_us)))
+                        || since >= Duration::from_millis(100)
+                };
+                if due {
+                    let f = frame(layout.cob_id, &data[..len]);
+                    self.counters.frames_out += 1;
+                    if io.send(b, &f) {
+                        n.rpdo_sent[k] = (now, data);
+                    } else {
+                        self.counters.tx_refused += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn snapshot(&mut self, now: Timestamp) {
+        let s = &mut self.status;
+        s.at = now;
+        s.cycles = self.counters.cycles;
+        s.cell = self.state;
+        s.startup = self.startup;
+        s.instr = self.sequencer.main_pc();
+        for (slot, a) in s.axis.iter_mut().zip(&self.plant.axes) {
+            *slot = AxisStatus {
+                state: a.state,
+                demand_counts: a.demand_counts,
+                actual_counts: a.actual_counts,
+                following_error_counts: a.following_error_counts_now(),
+            };
+        }
+        s.inputs = self.plant.inputs;
+        s.outputs = self.plant.outputs;
+        s.parts = self.plant.counters.first().copied().unwrap_or(0);
+        s.passes = self.sequencer.passes();
+        s.tx_refused = self.counters.tx_refused;
+        s.dropped_events = self.outbox.dropped_events();
+        s.trip = self.trip;
+        let snapshot = *s;
+        self.outbox.status(&snapshot);
+    }
+}
+
+/// A conveyor's target velocity for the coming SYNC period: an index ends at the point
+/// from which the drive's profile deceleration stops the belt on the target.
+fn belt(axis: &mut AxisCtl, period_s: f64) {
+    if let BeltCommand::Index {
+        target_counts,
+        velocity_counts_s: v,
+    } = axis.belt
+    {
+        let remaining = (target_counts - axis.actual_counts) as f64 * v.signum();
+        let braking = v * v / (2.0 * axis.limits.max_acceleration.max(1.0));
+        // Two SYNC periods of latency: the RPDO acts a period later, the feedback is a
+        // period old.
+        if remaining <= braking + v.abs() * 2.0 * period_s {
+            axis.belt = BeltCommand::Stop;
+        }
+    }
+}
+
+fn frame(id: u16, data: &[u8]) -> Frame {
+    let n = data.len().min(8);
+    // COB-IDs come from 11-bit PDO identifiers and `n` is at most 8, so neither can fail;
+    // the empty SYNC-like frame is only a placeholder for the impossible case.
+    takt_drivers::can::CanId::standard(id)
+        .and_then(|cid| Frame::new(cid, &data[..n]).ok())
+        .unwrap_or(Frame::standard(id, []))
+}
+
+fn read_bits(data: &[u8], bit: usize, bits: usize) -> u64 {
+    let mut v = 0u64;
+    for k in 0..bits / 8 {
+        let byte = data.get(bit / 8 + k).copied().unwrap_or(0);
+        v |= u64::from(byte) << (8 * k);
+    }
+    v
+}
+
+fn unpack(layout: &PdoLayout, data: &[u8], n: &mut NodeCtl) {
+    let mut bit = 0usize;
+    for &(index, sub, bits) in &layout.objects[..usize::from(layout.count)] {
+        let bits = usize::from(bits);
+        let v = read_bits(data, bit, bits);
+        match (index, sub) {
+            (0x6041, 0) => n.statusword = v as u16,
+            (0x6064, 0) => n.position_counts = v as u32 as i32,
+            (0x6000, 1) => n.inputs = v as u8,
+            _ => {}
+        }
+        bit += bits;
+    }
+}
+
+fn pack(layout: &PdoLayout, n: &NodeCtl, out: &mut [u8; 8]) -> usize {
+    let mut bit = 0usize;
+    for &(index, sub, bits) in &layout.objects[..usize::from(layout.count)] {
+        let v: u64 = match (index, sub) {
+            (0x6040, 0) => u64::from(n.controlword),
+            (0x607A, 0) => u64::from(n.target_position_counts as u32),
+            (0x60FF, 0) => u64::from(n.target_velocity_counts_s as u32),
+            (0x6200, 1) => u64::from(n.outputs),
+            _ => 0,
+        };
+        for k in 0..usize::from(bits) / 8 {
+            if let Some(b) = out.get_mut(bit / 8 + k) {
+                *b = (v >> (8 * k)) as u8;
+            }
+        }
+        bit += usize::from(bits);
+    }
+    bit.div_ceil(8).min(8)
+}
+
+/// Every SDO write that configures device `i`, in order: heartbeat producer, the
+/// controller's heartbeat in 0x1016 with 0x6007 set to fault, quick stop option, modes,
+/// soft limits, following-error window, homing parameters, then each PDO in CiA 301 order
+/// and the unused PDOs switched off.
+fn configuration(
+    program: &Program,
+    i: usize,
+    n: &mut NodeCtl,
+) -> Result<Vec<SdoWrite>, SetupError> {
+    let d = &program.devices[i];
+    let bad = |e: String| SetupError::Pdo(d.name.clone(), e);
+    let mut w = Vec::new();
+    w.push(SdoWrite::new(0x1017, 0, u32::from(d.heartbeat_ms), 2));
+    if d.kind != DeviceKind::Io {
+        if let Some(bus) = program.buses.get(d.bus.index()) {
+            let consumer_ms =
+                (f64::from(bus.controller_heartbeat_ms) * HEARTBEAT_MARGIN).round() as u32;
+            let entry = u32::from(bus.controller_node) << 16 | consumer_ms.min(0xFFFF);
+            w.push(SdoWrite::new(0x1016, 1, entry, 4));
+        }
+        w.push(SdoWrite::new(0x6007, 0, ABORT_CONNECTION_FAULT, 2));
+        w.push(SdoWrite::new(0x605A, 0, QUICK_STOP_OPTION, 2));
+        if let Some(a) = program.axes.iter().find(|a| a.device.index() == i) {
+            if a.conveyor {
+                let acc = a.max_acceleration_counts_s2.round() as u32;
+                w.push(SdoWrite::new(0x6083, 0, acc, 4));
+                w.push(SdoWrite::new(0x6084, 0, acc, 4));
+                w.push(SdoWrite::new(0x60FF, 0, 0, 4));
+                w.push(SdoWrite::new(
+                    0x6060,
+                    0,
+                    mode::PROFILE_VELOCITY as u8 as u32,
+                    1,
+                ));
+            } else {
+                w.push(SdoWrite::new(
+                    0x607D,
+                    1,
+                    a.min_position_counts as i32 as u32,
+                    4,
+                ));
+                w.push(SdoWrite::new(
+                    0x607D,
+                    2,
+                    a.max_position_counts as i32 as u32,
+                    4,
+                ));
+                w.push(SdoWrite::new(0x6065, 0, a.following_error_counts as u32, 4));
+                if a.homing_method != 0 {
+                    w.push(SdoWrite::new(0x6098, 0, a.homing_method as u8 as u32, 1));
+                    w.push(SdoWrite::new(
+                        0x607C,
+                        0,
+                        a.homing_offset_counts as i32 as u32,
+                        4,
+                    ));
+                    w.push(SdoWrite::new(0x6060, 0, mode::HOMING as u8 as u32, 1));
+                } else {
+                    w.push(SdoWrite::new(0x6060, 0, mode::CSP as u8 as u32, 1));
+                }
+            }
+        }
+    }
+    let mut used = [[false; 4]; 2];
+    for pdo in &d.pdos {
+        let number = u16::from(pdo.number);
+        let (id, dir) = match pdo.direction {
+            Direction::Rpdo => (PdoId::rpdo(number), 0),
+            Direction::Tpdo => (PdoId::tpdo(number), 1),
+        };
+        let id = id.map_err(|e| bad(e.to_string()))?;
+        let entries: Vec<MappingEntry> = pdo
+            .map
+            .iter()
+            .map(|m| MappingEntry::new(m.index, m.sub, m.bits))
+            .collect();
+        let mapping = PdoMapping::new(&entries).map_err(|e| bad(e.to_string()))?;
+        let (transmission, inhibit_us, timer_ms, synchronous) = match pdo.transmission {
+            Transmission::Sync { every } => (
+                TransmissionType::SynchronousCyclic(every.max(1)),
+                0,
+                0,
+                true,
+            ),
+            Transmission::Event {
+                inhibit_us,
+                event_timer_ms,
+            } => (
+                TransmissionType::EventProfile,
+                inhibit_us.unwrap_or(0),
+                event_timer_ms.unwrap_or(0),
+                false,
+            ),
+        };
+        let cob_id = pdo.cob_id(d.node);
+        // Inhibit time and event timer only on TPDOs: many devices refuse them on RPDOs.
+        let is_tpdo = dir == 1;
+        let comm = PdoCommParams {
+            cob_id: PdoCobId::standard(cob_id),
+            transmission,
+            inhibit_100us: (is_tpdo && inhibit_us > 0).then_some((inhibit_us / 100) as u16),
+            event_timer_ms: (is_tpdo && timer_ms > 0).then_some(timer_ms as u16),
+        };
+        let (steps, count) = pdo_config_steps(id, &PdoConfig { comm, mapping });
+        for s in &steps[..count] {
+            let mut data = [0u8; 4];
+            let len = s.data().len().min(4);
+            data[..len].copy_from_slice(&s.data()[..len]);
+            w.push(SdoWrite {
+                mux: s.mux,
+                data,
+                len: len as u8,
+            });
+        }
+        let mut layout = PdoLayout {
+            cob_id,
+            objects: [(0, 0, 0); 8],
+            count: pdo.map.len().min(8) as u8,
+            synchronous,
+            inhibit_us,
+        };
+        for (slot, m) in layout.objects.iter_mut().zip(&pdo.map) {
+            *slot = (m.index, m.sub, m.bits);
+        }
+        if let Some(u) = used[dir].get_mut(usize::from(pdo.number).saturating_sub(1)) {
+            *u = true;
+        }
+        if is_tpdo {
+            n.tpdo[n.tpdos.min(3)] = layout;
+            n.tpdos = (n.tpdos + 1).min(4);
+            n.sync_tpdo |= synchronous;
+        } else {
+            n.rpdo[n.rpdos.min(3)] = layout;
+            n.rpdos = (n.rpdos + 1).min(4);
+        }
+    }
+    // The PDOs the layout does not use are switched off, so a device's factory PDOs do
+    // not load the bus.
+    for (dir, base, cob) in [(0, 0x1400u16, cob::RPDO), (1, 0x1800u16, cob::TPDO)] {
+        for k in 0..4 {
+            if !used[dir][k] {
+                let id = PdoCobId::standard(cob[k] + u16::from(d.node)).with_valid(false);
+                w.push(SdoWrite::new(base + k as u16, 1, id.to_u32(), 4));
+            }
+        }
+    }
+    Ok(w)
+}
