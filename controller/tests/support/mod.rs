@@ -25,8 +25,16 @@ pub fn lockstep(seed: u64) -> Lockstep {
 }
 
 pub fn lockstep_with(seed: u64, tweak: impl FnOnce(&mut takt_sim::CellSpec)) -> Lockstep {
+    lockstep_full(seed, tweak, Outbox::none())
+}
+
+pub fn lockstep_full(
+    seed: u64,
+    tweak: impl FnOnce(&mut takt_sim::CellSpec),
+    outbox: Outbox,
+) -> Lockstep {
     let program = program();
-    let cell = CellController::new(&program, CycleConfig::default(), Outbox::none(), None).unwrap();
+    let cell = CellController::new(&program, CycleConfig::default(), outbox, None).unwrap();
     let mut spec = demo_cell();
     tweak(&mut spec);
     let config = SimConfig {
