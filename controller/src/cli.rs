@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod commissioning;
+mod run;
 mod sim;
 
 /// takt — motion-control coordinator for CANopen production cells.
@@ -35,6 +36,9 @@ const EXAMPLES: &str = "\
 Examples:
   Check the demo cell, its bus load and one pass of its sequence:
     takt check config/cell.toml --dry-run
+  Run the demo cell on the simulated devices (real time; --fast for simulated time):
+    takt run config/cell.toml
+    takt run config/cell.toml --fast --parts 100
   See who is on a bus, read a drive's statusword, watch the traffic:
     takt bus scan --iface can0
     takt sdo read --iface can0 --node 1 0x6041
@@ -62,6 +66,9 @@ pub enum Command {
     Nmt(commissioning::NmtArgs),
     /// Show live traffic (or a candump log) decoded as CANopen.
     Dump(commissioning::DumpArgs),
+    /// Run the cell: on the simulated device set in real time (default), `--fast`, or on a
+    /// real bus with `--iface`.
+    Run(run::RunArgs),
     /// The simulated cell: serve it on a CAN interface, or run it on the virtual clock.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -92,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sdo(cmd) => commissioning::sdo(cmd),
         Command::Nmt(args) => commissioning::nmt(args),
         Command::Dump(args) => commissioning::dump(args),
+        Command::Run(args) => run::run(args),
         Command::Sim(cmd) => sim::sim(cmd),
     }
 }

@@ -480,6 +480,11 @@ impl Sequencer {
             }
             Instr::Fault { .. } => fault(pc),
             Instr::End => {
+                if first {
+                    // The pass ends on the next cycle, so a stop asked for as the last part
+                    // is counted ends this pass, not the next one.
+                    return Ok(false);
+                }
                 self.passes += 1;
                 out.event(
                     now,

@@ -97,7 +97,7 @@ pub fn sim(cmd: SimCommand) -> ExitCode {
     }
 }
 
-fn cell(path: &Path, heartbeat_ms: u16) -> Result<CellSpec, String> {
+pub(super) fn cell(path: &Path, heartbeat_ms: u16) -> Result<CellSpec, String> {
     if !path.is_file() {
         return Err(format!("cell file {} not found", path.display()));
     }
@@ -341,7 +341,7 @@ fn run(args: RunArgs) -> Result<(), String> {
 }
 
 /// `500ms`, `2s`, `1.5min`: a number and a unit.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let at = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -1,0 +1,325 @@
+//! `takt run CELL`: run the cell.
+//!
+//! By default the cell runs on the simulated device set (crate takt-sim, the same mapping
+//! of the cell file as `takt sim`), in lockstep with the controller and paced to real time:
+//! the demo of the README. `--fast` drops the pacing (simulated time as fast as the CPU
+//! allows), `--parts N` stops after N parts, `--seed S` seeds the simulated world (the same
+//! command twice gives a byte-identical `--trace`), `--iface can0` runs on a real bus
+//! instead. At the end a summary: parts placed by takt's count and by the world's, mean
+//! takt time, trips and faults, cycle statistics, bus load.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use takt_drivers::can::{SocketCanBus, Timestamp};
+use takt_sequences::Program;
+use takt_sim::SimConfig;
+
+use crate::commands::{Command, command_channel};
+use crate::cycle::{Buses, CellController, CycleConfig};
+use crate::rt::{Histogram, Lockstep};
+use crate::safety::CellState;
+use crate::status::{EventKind, Inbox, channels, describe};
+
+/// The seed used when none is given (printed in the summary).
+pub const DEFAULT_SEED: u64 = 1;
+
+/// Arguments of `takt run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The cell file.
+    pub cell: PathBuf,
+    /// Simulated time as fast as the CPU allows, instead of real time.
+    #[arg(long)]
+    pub fast: bool,
+    /// Stop after this many parts (at the end of the pass that counts the last one).
+    #[arg(long, value_name = "N")]
+    pub parts: Option<u64>,
+    /// Seed of the simulated world.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Write the candump -L trace of the simulated bus here.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Run on this CAN interface instead of the simulated cell (the cell's first bus).
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+    /// Stop after this much (simulated) time, e.g. 60s.
+    #[arg(long, value_parser = super::sim::parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// Runs `takt run`.
+pub fn run(args: RunArgs) -> ExitCode {
+    match run_inner(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("takt run: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(args: &RunArgs) -> Result<bool, String> {
+    if !args.cell.is_file() {
+        return Err(format!("cell file {} not found", args.cell.display()));
+    }
+    let checked = takt_sequences::check_file(&args.cell);
+    let Some(program) = checked.program else {
+        return Err(format!(
+            "{} has errors: run `takt check {}` to see them",
+            args.cell.display(),
+            args.cell.display()
+        ));
+    };
+    let (outbox, inbox) = channels(4096, 4);
+    let (commands, queue) = command_channel(16);
+    let cell = CellController::new(&program, CycleConfig::default(), outbox, Some(queue))
+        .map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot install a signal handler: {e}"))?;
+    }
+    let logger = spawn_logger(program.clone(), inbox);
+    let ok = match &args.iface {
+        Some(iface) => run_bus(args, iface, cell, &commands, &stop),
+        None => run_sim(args, &program, cell, &commands, &stop),
+    };
+    drop(commands);
+    let _ = logger.join();
+    ok
+}
+
+/// The non-RT side of the event queue: every event as a `tracing` line.
+fn spawn_logger(program: Program, inbox: Inbox) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while let Ok(e) = inbox.events.recv() {
+            match e.kind {
+                EventKind::Step { .. } | EventKind::AxisState { .. } => {
+                    tracing::debug!("{}", describe(&program, &e));
+                }
+                EventKind::Trip { .. } | EventKind::BootTimeout { .. } => {
+                    tracing::warn!("{}", describe(&program, &e));
+                }
+                EventKind::ConfigFailed { .. } => tracing::error!("{}", describe(&program, &e)),
+                _ => tracing::info!("{}", describe(&program, &e)),
+            }
+        }
+    })
+}
+
+/// Parts counted and when: for the takt time.
+#[derive(Debug, Default)]
+struct Tally {
+    last_count: u64,
+    first_at: Option<Timestamp>,
+    last_at: Option<Timestamp>,
+}
+
+impl Tally {
+    fn observe(&mut self, count: u64, now: Timestamp) {
+        if count > self.last_count {
+            if self.first_at.is_none() {
+                self.first_at = Some(now);
+            }
+            self.last_at = Some(now);
+            self.last_count = count;
+        }
+    }
+
+    fn mean_takt(&self) -> Option<Duration> {
+        let (a, b) = (self.first_at?, self.last_at?);
+        (self.last_count > 1).then(|| b.saturating_since(a) / (self.last_count - 1) as u32)
+    }
+}
+
+/// What ends a run.
+fn should_end(
+    cell: &CellController,
+    args: &RunArgs,
+    now: Timestamp,
+    stop: &AtomicBool,
+    stop_sent: &mut bool,
+    commands: &crate::commands::CommandSender,
+) -> bool {
+    let target_reached = args.parts.is_some_and(|n| cell.counter(0) >= n);
+    let timed_out = args
+        .duration
+        .is_some_and(|d| now.saturating_since(Timestamp::ZERO) >= d);
+    if (target_reached || timed_out || stop.load(Ordering::Relaxed)) && !*stop_sent {
+        *stop_sent = true;
+        commands.send(Command::Stop);
+    }
+    if cell.state() == CellState::Aborted {
+        return true;
+    }
+    *stop_sent && matches!(cell.state(), CellState::Stopped)
+        || (*stop_sent && timed_out && stop.load(Ordering::Relaxed))
+}
+
+fn run_sim(
+    args: &RunArgs,
+    program: &Program,
+    cell: CellController,
+    commands: &crate::commands::CommandSender,
+    stop: &AtomicBool,
+) -> Result<bool, String> {
+    let spec = super::sim::cell(&args.cell, 0)?;
+    let config = SimConfig {
+        seed: args.seed,
+        trace: args.trace.is_some(),
+        ..SimConfig::default()
+    };
+    let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
+    commands.send(Command::Start);
+    let period = config.tick;
+    let wall_start = Instant::now();
+    let mut tally = Tally::default();
+    let mut stop_sent = false;
+    let mut cycles: u64 = 0;
+    // A run that cannot finish (a cell that never starts) still ends.
+    let limit = args
+        .duration
+        .unwrap_or(Duration::from_secs(24 * 3600))
+        .saturating_add(Duration::from_secs(60));
+    loop {
+        ls.step();
+        cycles += 1;
+        let now = ls.now();
+        tally.observe(ls.cell.counter(0), now);
+        if should_end(&ls.cell, args, now, stop, &mut stop_sent, commands)
+            || now.saturating_since(Timestamp::ZERO) > limit
+        {
+            break;
+        }
+        if !args.fast {
+            // Absolute deadlines: the run keeps to real time over hours, a late cycle does
+            // not shift the ones after it.
+            let due = wall_start + period * u32::try_from(cycles).unwrap_or(u32::MAX);
+            let now_wall = Instant::now();
+            if due > now_wall {
+                std::thread::sleep(due - now_wall);
+            }
+        }
+    }
+    let wall = wall_start.elapsed();
+    let simulated = ls.now().saturating_since(Timestamp::ZERO);
+    let truth = ls.sim.world().map(|w| w.truth());
+    println!("takt run {}: seed {}", args.cell.display(), args.seed);
+    println!(
+        "  parts placed: {} (takt's count), {} (the simulated world's); dropped {}, collisions {}",
+        ls.cell.counter(0),
+        truth.map_or(0, |t| t.placed),
+        truth.map_or(0, |t| t.dropped),
+        truth.map_or(0, |t| t.collisions),
+    );
+    match tally.mean_takt() {
+        Some(t) => println!("  mean takt time: {:.3} s", t.as_secs_f64()),
+        None => println!("  mean takt time: (fewer than two parts)"),
+    }
+    println!(
+        "  cell: {:?}; trips {}; last trip {:?}; simulated faults {}",
+        ls.cell.state(),
+        ls.cell.counters().trips,
+        ls.cell.trip(),
+        ls.sim.fault_log().len()
+    );
+    print_cycles(&ls.compute, ls.cell.counters(), ls.cell.dropped_events());
+    println!(
+        "  time: {:.3} s simulated in {:.3} s ({:.0}x real time)",
+        simulated.as_secs_f64(),
+        wall.as_secs_f64(),
+        simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    );
+    for (i, name) in ls.sim.bus_names().enumerate() {
+        if let Some(s) = ls.sim.bus_stats(i) {
+            println!(
+                "  bus {name}: {} frames, load {:.1} % (peak {:.1} % over 100 ms)",
+                s.frames,
+                100.0 * s.load(),
+                100.0 * s.peak_window_load
+            );
+        }
+    }
+    let _ = program;
+    if let Some(path) = &args.trace {
+        let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ls.sim
+            .write_trace(BufWriter::new(file))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let reached = args.parts.is_none_or(|n| ls.cell.counter(0) >= n);
+    let counts_agree = truth.is_none_or(|t| t.placed == ls.cell.counter(0));
+    Ok(ls.cell.state() != CellState::Aborted && reached && counts_agree)
+}
+
+fn print_cycles(h: &Histogram, c: crate::cycle::CycleCounters, dropped: u64) {
+    println!(
+        "  cycles: {} (compute p50 {:?}, p99.9 {:?}, max {:?}, mean {:?}); frames in {}, out {}, refused {}; events dropped {}",
+        c.cycles,
+        h.quantile(0.5),
+        h.quantile(0.999),
+        h.max(),
+        h.mean(),
+        c.frames_in,
+        c.frames_out,
+        c.tx_refused,
+        dropped
+    );
+}
+
+fn run_bus(
+    args: &RunArgs,
+    iface: &str,
+    mut cell: CellController,
+    commands: &crate::commands::CommandSender,
+    stop: &AtomicBool,
+) -> Result<bool, String> {
+    let bus =
+        SocketCanBus::open(iface).map_err(|e| format!("cannot open CAN interface {iface}: {e}"))?;
+    let mut io = Buses(vec![bus]);
+    commands.send(Command::Start);
+    let period = Duration::from_millis(1);
+    let start = Instant::now();
+    let mut compute = Histogram::new();
+    let mut tally = Tally::default();
+    let mut stop_sent = false;
+    let mut cycles: u64 = 0;
+    loop {
+        let now =
+            Timestamp::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        let t0 = Instant::now();
+        cell.step(now, &mut io);
+        compute.record(t0.elapsed());
+        cycles += 1;
+        tally.observe(cell.counter(0), now);
+        if should_end(&cell, args, now, stop, &mut stop_sent, commands) {
+            break;
+        }
+        let due = start + period * u32::try_from(cycles).unwrap_or(u32::MAX);
+        let now_wall = Instant::now();
+        if due > now_wall {
+            std::thread::sleep(due - now_wall);
+        }
+    }
+    println!("takt run {} on {iface}", args.cell.display());
+    println!("  parts placed: {} (takt's count)", cell.counter(0));
+    if let Some(t) = tally.mean_takt() {
+        println!("  mean takt time: {:.3} s", t.as_secs_f64());
+    }
+    println!(
+        "  cell: {:?}; trips {}; last trip {:?}",
+        cell.state(),
+        cell.counters().trips,
+        cell.trip()
+    );
+    print_cycles(&compute, cell.counters(), cell.dropped_events());
+    Ok(cell.state() != CellState::Aborted)
+}
