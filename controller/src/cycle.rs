@@ -511,6 +511,11 @@ impl CellController {
         self.plant.counters.get(i).copied().unwrap_or(0)
     }
 
+    /// The main thread's instruction (the step the cell is at).
+    pub fn status_pc(&self) -> u32 {
+        self.sequencer.main_pc()
+    }
+
     /// Passes of the sequence completed.
     pub fn passes(&self) -> u64 {
         self.sequencer.passes()
@@ -1224,7 +1229,15 @@ impl CellController {
                 let mut data = [0u8; 8];
                 let len = pack(&layout, n, &mut data);
                 let (last_at, last) = n.rpdo_sent[k];
-                let due = if layout.synchronous {
+                // A new controlword (a quick stop, a disable) goes out in this cycle, past
+                // the SYNC grid and the inhibit time: a stop must not wait.
+                let command_changed = layout.objects[..usize::from(layout.count)]
+                    .first()
+                    .is_some_and(|o| o.0 == 0x6040)
+                    && data[..2] != last[..2];
+                let due = if command_changed {
+                    true
+                } else if layout.synchronous {
                     sync
                 } else {
                     // On change, no sooner than the inhibit time; refreshed every 100 ms so
