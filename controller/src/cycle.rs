@@ -531,6 +531,11 @@ impl CellController {
         self.outbox.dropped_events()
     }
 
+    /// The RT runtime's overrun trip rule fired: stop the cell like a PLC watchdog.
+    pub fn trip_overrun(&mut self, now: Timestamp) {
+        self.raise(TripCause::CycleOverrun, now);
+    }
+
     /// Takes a command directly (the same as one from the queue).
     pub fn command(&mut self, command: Command, now: Timestamp) {
         match command {

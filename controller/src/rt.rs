@@ -1,14 +1,27 @@
 //! Runtimes of the cycle: the same [`CellController::step`] driven either in lockstep with
-//! the simulated cell on its virtual clock ([`Lockstep`]), as fast as the CPU allows or
-//! paced to real time, or (issue 5's RT thread) by a SCHED_FIFO thread on SocketCAN.
+//! the simulated cell on its virtual clock ([`Lockstep`]), as fast as the CPU allows, or by
+//! the real-time loop ([`run_periodic`]) on SocketCAN or paced to real time.
 //!
 //! The runtime owns the clock and the bus; the cycle never reads either itself.
+//!
+//! The real-time loop follows the PREEMPT_RT practice (and cyclictest's): memory locked
+//! with `mlockall(MCL_CURRENT | MCL_FUTURE)`, SCHED_FIFO at a configurable priority (via
+//! `thread-priority`), optional CPU affinity, and wake-ups at absolute times on
+//! CLOCK_MONOTONIC (`clock_nanosleep(TIMER_ABSTIME)`), so a late cycle never shifts the ones
+//! after it. Wake-up latency and compute time go into fixed-size histograms. An overrun is
+//! a cycle whose work ends after the next wake-up was due; like a PLC watchdog, N overruns
+//! in a row or one cycle longer than M periods trips the cell (stop category
+//! `cycle_overrun`).
 
 use core::time::Duration;
 use std::time::Instant;
 
 use takt_drivers::can::Timestamp;
 use takt_sim::{CellSpec, Sim, SimConfig, SimError};
+use thread_priority::{
+    RealtimeThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    set_thread_priority_and_policy, thread_native_id,
+};
 
 use crate::cycle::CellController;
 
@@ -145,5 +158,328 @@ impl Lockstep {
             self.step();
         }
         done(self)
+    }
+}
+
+/// Settings of the real-time loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtConfig {
+    /// The cycle period, 250 µs to 10 ms.
+    pub period: Duration,
+    /// SCHED_FIFO priority, 1..=99.
+    pub priority: u8,
+    /// Pin the thread to this CPU.
+    pub cpu: Option<usize>,
+    /// Refuse to run without SCHED_FIFO and locked memory.
+    pub require_rt: bool,
+    /// Trip after this many overruns in a row.
+    pub trip_consecutive: u32,
+    /// Trip on one cycle that takes longer than this many periods.
+    pub trip_periods: u32,
+}
+
+impl Default for RtConfig {
+    fn default() -> Self {
+        RtConfig {
+            period: Duration::from_millis(1),
+            priority: 80,
+            cpu: None,
+            require_rt: false,
+            // A PLC-like watchdog, not a hair trigger: a shared or virtual host wakes a few
+            // milliseconds late now and then even under SCHED_FIFO.
+            trip_consecutive: 10,
+            trip_periods: 10,
+        }
+    }
+}
+
+/// Why the real-time set-up failed (with `--require-rt`) or what it could not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RtError {
+    /// The period is out of range.
+    #[error("cycle period {0:?} is outside 250 µs ..= 10 ms")]
+    Period(Duration),
+    /// The priority is out of range.
+    #[error("SCHED_FIFO priority {0} is outside 1..=99")]
+    Priority(u8),
+    /// SCHED_FIFO was refused.
+    #[error(
+        "SCHED_FIFO priority {priority} refused ({reason}): raise RLIMIT_RTPRIO (systemd LimitRTPRIO={priority}, or `ulimit -r {priority}`) or grant CAP_SYS_NICE"
+    )]
+    Fifo {
+        /// The priority asked for.
+        priority: u8,
+        /// What the system said.
+        reason: String,
+    },
+    /// mlockall was refused.
+    #[error(
+        "mlockall refused (errno {0}): raise RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity, or `ulimit -l unlimited`) or grant CAP_IPC_LOCK"
+    )]
+    MemLock(i32),
+    /// The CPU affinity was refused.
+    #[error("pinning to CPU {cpu} refused (errno {errno})")]
+    Affinity {
+        /// The CPU.
+        cpu: usize,
+        /// errno.
+        errno: i32,
+    },
+}
+
+/// What the real-time set-up achieved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RtSetup {
+    /// The thread runs SCHED_FIFO.
+    pub fifo: bool,
+    /// Memory is locked.
+    pub locked: bool,
+    /// What could not be done (each a warning the caller shows).
+    pub warnings: Vec<RtError>,
+}
+
+/// Prepares the calling thread for real time: memory lock, CPU affinity, SCHED_FIFO. A
+/// failure is an error with `require_rt`, a warning in [`RtSetup::warnings`] otherwise.
+pub fn prepare(cfg: &RtConfig) -> Result<RtSetup, RtError> {
+    if cfg.period < Duration::from_micros(250) || cfg.period > Duration::from_millis(10) {
+        return Err(RtError::Period(cfg.period));
+    }
+    if !(1..=99).contains(&cfg.priority) {
+        return Err(RtError::Priority(cfg.priority));
+    }
+    let mut setup = RtSetup::default();
+    let fail = |e: RtError, setup: &mut RtSetup| {
+        if cfg.require_rt {
+            Err(e)
+        } else {
+            setup.warnings.push(e);
+            Ok(())
+        }
+    };
+    // SAFETY: mlockall takes flags only and touches no memory of ours.
+    let locked = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
+    if locked == 0 {
+        setup.locked = true;
+    } else {
+        fail(RtError::MemLock(errno()), &mut setup)?;
+    }
+    if let Some(cpu) = cfg.cpu {
+        // SAFETY: cpu_set_t is plain data, zeroed is the empty set; CPU_SET writes inside it
+        // (it checks the index against the set's size), and sched_setaffinity reads
+        // exactly size_of::<cpu_set_t>() bytes from it.
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        if rc != 0 {
+            fail(
+                RtError::Affinity {
+                    cpu,
+                    errno: errno(),
+                },
+                &mut setup,
+            )?;
+        }
+    }
+    let fifo = ThreadPriorityValue::try_from(cfg.priority)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Crossplatform(p),
+                ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+            )
+            .map_err(|e| format!("{e:?}"))
+        });
+    match fifo {
+        Ok(()) => setup.fifo = true,
+        Err(reason) => fail(
+            RtError::Fifo {
+                priority: cfg.priority,
+                reason,
+            },
+            &mut setup,
+        )?,
+    }
+    Ok(setup)
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// CLOCK_MONOTONIC now, ns.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+/// Sleeps until CLOCK_MONOTONIC reads `deadline_ns` (absolute), restarting on signals.
+fn sleep_until_ns(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        // SAFETY: `ts` is a valid timespec; the remaining-time pointer may be null with
+        // TIMER_ABSTIME.
+        let rc = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                core::ptr::null_mut(),
+            )
+        };
+        if rc != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// What the real-time loop measured.
+#[derive(Debug, Clone, Default)]
+pub struct RtStats {
+    /// Wake-up latency: actual wake-up minus the planned absolute time.
+    pub latency: Histogram,
+    /// Work per cycle: wake-up to the end of the step.
+    pub compute: Histogram,
+    /// Cycles run.
+    pub cycles: u64,
+    /// Cycles whose work ended after the next wake-up was due.
+    pub overruns: u64,
+    /// Longest run of consecutive overruns.
+    pub max_consecutive_overruns: u32,
+    /// Periods skipped because a cycle ran past them.
+    pub skipped: u64,
+    /// The overrun trip rule fired.
+    pub tripped: bool,
+    /// The thread ran SCHED_FIFO.
+    pub fifo: bool,
+    /// Memory was locked.
+    pub locked: bool,
+}
+
+/// Runs `body` every `cfg.period` at absolute times on CLOCK_MONOTONIC until it returns
+/// false. `body` gets the cycle's time (since the loop started) and whether the overrun
+/// trip rule fired since its last call (it should then trip the cell). Call [`prepare`]
+/// first, on the same thread.
+pub fn run_periodic(
+    cfg: &RtConfig,
+    stats: &mut RtStats,
+    mut body: impl FnMut(Timestamp, bool) -> bool,
+) {
+    let period_ns = u64::try_from(cfg.period.as_nanos())
+        .unwrap_or(1_000_000)
+        .max(1);
+    let start = monotonic_ns();
+    let mut k: u64 = 1;
+    let mut consecutive = 0u32;
+    let mut trip = false;
+    loop {
+        let planned = start + k * period_ns;
+        sleep_until_ns(planned);
+        let woke = monotonic_ns();
+        stats
+            .latency
+            .record(Duration::from_nanos(woke.saturating_sub(planned)));
+        let go_on = body(Timestamp::from_nanos(woke - start), trip);
+        trip = false;
+        let end = monotonic_ns();
+        stats
+            .compute
+            .record(Duration::from_nanos(end.saturating_sub(woke)));
+        stats.cycles += 1;
+        if !go_on {
+            return;
+        }
+        let next = planned + period_ns;
+        if end > next {
+            stats.overruns += 1;
+            consecutive += 1;
+            stats.max_consecutive_overruns = stats.max_consecutive_overruns.max(consecutive);
+            let long = end - planned > u64::from(cfg.trip_periods) * period_ns;
+            if consecutive >= cfg.trip_consecutive || long {
+                trip = true;
+                stats.tripped = true;
+            }
+            // Skip the periods already past rather than running a burst of late cycles.
+            let behind = (end - start) / period_ns;
+            stats.skipped += behind.saturating_sub(k + 1);
+            k = behind + 1;
+        } else {
+            consecutive = 0;
+            k += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_in_microsecond_bins() {
+        let mut h = Histogram::new();
+        for us in 1..=1000u64 {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.count(), 1000);
+        // The upper edge of the 1 µs bin holding the quantile.
+        assert_eq!(h.quantile(0.5), Duration::from_micros(501));
+        assert_eq!(h.quantile(0.999), Duration::from_micros(1000));
+        assert_eq!(h.max(), Duration::from_micros(1000));
+        h.record(Duration::from_secs(1));
+        assert_eq!(
+            h.max(),
+            Duration::from_secs(1),
+            "beyond the last bin, still the max"
+        );
+    }
+
+    #[test]
+    fn the_periodic_loop_keeps_to_absolute_time_and_counts_overruns() {
+        let cfg = RtConfig::default();
+        // Without --require-rt a refused SCHED_FIFO or memory lock is a warning, not an error.
+        let setup = prepare(&cfg).unwrap();
+        assert!(setup.fifo || !setup.warnings.is_empty());
+        let mut stats = RtStats::default();
+        let t0 = Instant::now();
+        let mut n = 0;
+        run_periodic(&cfg, &mut stats, |_, _| {
+            n += 1;
+            // Three cycles far over their period: overruns, and the long-cycle trip rule.
+            if (50..53).contains(&n) {
+                std::thread::sleep(Duration::from_millis(12));
+            }
+            n < 200
+        });
+        let wall = t0.elapsed();
+        assert_eq!(stats.cycles, 200);
+        assert!(stats.overruns >= 3, "{stats:?}");
+        assert!(stats.tripped, "one cycle over 10 periods trips");
+        assert!(
+            stats.skipped >= 30,
+            "late periods are skipped, not run in a burst"
+        );
+        // 200 periods plus the skipped ones, on the absolute grid.
+        let expected = Duration::from_millis(200 + stats.skipped);
+        assert!(
+            wall + Duration::from_millis(5) >= expected,
+            "{wall:?} vs {expected:?}"
+        );
+        assert!(
+            prepare(&RtConfig {
+                period: Duration::from_micros(100),
+                ..cfg
+            })
+            .is_err()
+        );
     }
 }

@@ -22,7 +22,7 @@ use takt_sim::SimConfig;
 
 use crate::commands::{Command, command_channel};
 use crate::cycle::{Buses, CellController, CycleConfig};
-use crate::rt::{Histogram, Lockstep};
+use crate::rt::{Histogram, Lockstep, RtConfig, RtStats, prepare, run_periodic};
 use crate::safety::CellState;
 use crate::status::{EventKind, Inbox, channels, describe};
 
@@ -52,6 +52,84 @@ pub struct RunArgs {
     /// Stop after this much (simulated) time, e.g. 60s.
     #[arg(long, value_parser = super::sim::parse_duration)]
     pub duration: Option<Duration>,
+    /// SCHED_FIFO priority of the cycle thread (real time only).
+    #[arg(long, value_name = "1-99", default_value_t = 80)]
+    pub priority: u8,
+    /// Pin the cycle thread to this CPU.
+    #[arg(long, value_name = "N")]
+    pub cpu: Option<usize>,
+    /// Refuse to run without SCHED_FIFO and locked memory (instead of warning).
+    #[arg(long)]
+    pub require_rt: bool,
+}
+
+impl RunArgs {
+    fn rt(&self) -> RtConfig {
+        RtConfig {
+            priority: self.priority,
+            cpu: self.cpu,
+            require_rt: self.require_rt,
+            ..RtConfig::default()
+        }
+    }
+}
+
+/// Runs `body` in a dedicated real-time thread (memory locked, SCHED_FIFO, absolute
+/// wake-ups); warnings about what the system refused are printed once.
+fn realtime<T: Send>(
+    cfg: RtConfig,
+    state: T,
+    body: impl FnMut(&mut T, Timestamp, bool) -> bool + Send,
+) -> Result<(T, RtStats), String> {
+    let mut body = body;
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("takt-rt".to_owned())
+            .spawn_scoped(s, move || {
+                let setup = prepare(&cfg).map_err(|e| e.to_string())?;
+                for w in &setup.warnings {
+                    tracing::warn!("not real-time: {w}");
+                }
+                let mut state = state;
+                let mut stats = RtStats {
+                    fifo: setup.fifo,
+                    locked: setup.locked,
+                    ..RtStats::default()
+                };
+                run_periodic(&cfg, &mut stats, |now, trip| body(&mut state, now, trip));
+                Ok((state, stats))
+            })
+            .map_err(|e| format!("cannot start the cycle thread: {e}"))?
+            .join()
+            .map_err(|_| "the cycle thread panicked".to_owned())?
+    })
+}
+
+fn print_rt(stats: &RtStats) {
+    println!(
+        "  real time ({}, {}): wake-up latency p50 {:?}, p99.9 {:?}, max {:?}; overruns {} (longest run {}), skipped periods {}{}",
+        if stats.fifo {
+            "SCHED_FIFO"
+        } else {
+            "not SCHED_FIFO"
+        },
+        if stats.locked {
+            "memory locked"
+        } else {
+            "memory not locked"
+        },
+        stats.latency.quantile(0.5),
+        stats.latency.quantile(0.999),
+        stats.latency.max(),
+        stats.overruns,
+        stats.max_consecutive_overruns,
+        stats.skipped,
+        if stats.tripped {
+            "; the overrun trip rule fired"
+        } else {
+            ""
+        }
+    );
 }
 
 /// Runs `takt run`.
@@ -179,35 +257,33 @@ fn run_sim(
     };
     let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
     commands.send(Command::Start);
-    let period = config.tick;
     let wall_start = Instant::now();
     let mut tally = Tally::default();
     let mut stop_sent = false;
-    let mut cycles: u64 = 0;
     // A run that cannot finish (a cell that never starts) still ends.
     let limit = args
         .duration
         .unwrap_or(Duration::from_secs(24 * 3600))
         .saturating_add(Duration::from_secs(60));
-    loop {
+    let mut cycle = |ls: &mut Lockstep, trip: bool| {
+        if trip {
+            let now = ls.now();
+            ls.cell.trip_overrun(now);
+        }
         ls.step();
-        cycles += 1;
         let now = ls.now();
         tally.observe(ls.cell.counter(0), now);
-        if should_end(&ls.cell, args, now, stop, &mut stop_sent, commands)
-            || now.saturating_since(Timestamp::ZERO) > limit
-        {
-            break;
-        }
-        if !args.fast {
-            // Absolute deadlines: the run keeps to real time over hours, a late cycle does
-            // not shift the ones after it.
-            let due = wall_start + period * u32::try_from(cycles).unwrap_or(u32::MAX);
-            let now_wall = Instant::now();
-            if due > now_wall {
-                std::thread::sleep(due - now_wall);
-            }
-        }
+        !(should_end(&ls.cell, args, now, stop, &mut stop_sent, commands)
+            || now.saturating_since(Timestamp::ZERO) > limit)
+    };
+    let mut rt_stats = None;
+    if args.fast {
+        while cycle(&mut ls, false) {}
+    } else {
+        // Paced by the real-time loop: one tick of the simulated cell per period.
+        let (back, stats) = realtime(args.rt(), ls, |ls, _now, trip| cycle(ls, trip))?;
+        ls = back;
+        rt_stats = Some(stats);
     }
     let wall = wall_start.elapsed();
     let simulated = ls.now().saturating_since(Timestamp::ZERO);
@@ -232,6 +308,9 @@ fn run_sim(
         ls.sim.fault_log().len()
     );
     print_cycles(&ls.compute, ls.cell.counters(), ls.cell.dropped_events());
+    if let Some(stats) = &rt_stats {
+        print_rt(stats);
+    }
     println!(
         "  time: {:.3} s simulated in {:.3} s ({:.0}x real time)",
         simulated.as_secs_f64(),
@@ -278,37 +357,24 @@ fn print_cycles(h: &Histogram, c: crate::cycle::CycleCounters, dropped: u64) {
 fn run_bus(
     args: &RunArgs,
     iface: &str,
-    mut cell: CellController,
+    cell: CellController,
     commands: &crate::commands::CommandSender,
     stop: &AtomicBool,
 ) -> Result<bool, String> {
     let bus =
         SocketCanBus::open(iface).map_err(|e| format!("cannot open CAN interface {iface}: {e}"))?;
-    let mut io = Buses(vec![bus]);
+    let io = Buses(vec![bus]);
     commands.send(Command::Start);
-    let period = Duration::from_millis(1);
-    let start = Instant::now();
-    let mut compute = Histogram::new();
     let mut tally = Tally::default();
     let mut stop_sent = false;
-    let mut cycles: u64 = 0;
-    loop {
-        let now =
-            Timestamp::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        let t0 = Instant::now();
-        cell.step(now, &mut io);
-        compute.record(t0.elapsed());
-        cycles += 1;
+    let ((cell, _io), stats) = realtime(args.rt(), (cell, io), |(cell, io), now, trip| {
+        if trip {
+            cell.trip_overrun(now);
+        }
+        cell.step(now, io);
         tally.observe(cell.counter(0), now);
-        if should_end(&cell, args, now, stop, &mut stop_sent, commands) {
-            break;
-        }
-        let due = start + period * u32::try_from(cycles).unwrap_or(u32::MAX);
-        let now_wall = Instant::now();
-        if due > now_wall {
-            std::thread::sleep(due - now_wall);
-        }
-    }
+        !should_end(cell, args, now, stop, &mut stop_sent, commands)
+    })?;
     println!("takt run {} on {iface}", args.cell.display());
     println!("  parts placed: {} (takt's count)", cell.counter(0));
     if let Some(t) = tally.mean_takt() {
@@ -320,6 +386,7 @@ fn run_bus(
         cell.counters().trips,
         cell.trip()
     );
-    print_cycles(&compute, cell.counters(), cell.dropped_events());
+    print_cycles(&stats.compute, cell.counters(), cell.dropped_events());
+    print_rt(&stats);
     Ok(cell.state() != CellState::Aborted)
 }
