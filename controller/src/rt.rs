@@ -65,6 +65,11 @@ impl Histogram {
         self.count
     }
 
+    /// The sum of every sample.
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(u64::try_from(self.sum_ns).unwrap_or(u64::MAX))
+    }
+
     /// The largest sample.
     pub fn max(&self) -> Duration {
         Duration::from_nanos(self.max_ns)
