@@ -61,11 +61,16 @@ pub struct RunArgs {
     /// Refuse to run without SCHED_FIFO and locked memory (instead of warning).
     #[arg(long)]
     pub require_rt: bool,
+    /// The cycle period, 0.25ms to 10ms, with --iface (SYNC goes out every k cycles, k =
+    /// the bus's SYNC period over this); the simulated cell runs at 1ms.
+    #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
+    pub period: Duration,
 }
 
 impl RunArgs {
     fn rt(&self) -> RtConfig {
         RtConfig {
+            period: self.period,
             priority: self.priority,
             cpu: self.cpu,
             require_rt: self.require_rt,
@@ -158,8 +163,18 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
     };
     let (outbox, inbox) = channels(4096, 4);
     let (commands, queue) = command_channel(16);
-    let cell = CellController::new(&program, CycleConfig::default(), outbox, Some(queue))
-        .map_err(|e| e.to_string())?;
+    if args.period < Duration::from_micros(250) || args.period > Duration::from_millis(10) {
+        return Err(format!(
+            "--period {:?} is outside 0.25ms ..= 10ms",
+            args.period
+        ));
+    }
+    let cycle = CycleConfig {
+        period: args.period,
+        ..CycleConfig::default()
+    };
+    let cell =
+        CellController::new(&program, cycle, outbox, Some(queue)).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -255,6 +270,14 @@ fn run_sim(
         trace: args.trace.is_some(),
         ..SimConfig::default()
     };
+    if args.period != config.tick {
+        // The simulated demo cell is verified with one 1 ms tick per cycle; other periods
+        // are for real buses.
+        return Err(format!(
+            "the simulated cell runs at its {:?} tick: --period applies with --iface",
+            config.tick
+        ));
+    }
     let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
     commands.send(Command::Start);
     let wall_start = Instant::now();
