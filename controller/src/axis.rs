@@ -17,86 +17,8 @@ use takt_sequences::program::AxisConfig;
 
 use crate::motion::Limits;
 
-/// CiA 402 controlword commands (§6.2.1, Table "Device control commands").
-pub mod controlword {
-    /// Shutdown: to ready to switch on.
-    pub const SHUTDOWN: u16 = 0x06;
-    /// Switch on: to switched on.
-    pub const SWITCH_ON: u16 = 0x07;
-    /// Enable operation: to operation enabled (also "switch on + enable operation").
-    pub const ENABLE_OPERATION: u16 = 0x0F;
-    /// Quick stop: bit 2 low with voltage enabled.
-    pub const QUICK_STOP: u16 = 0x02;
-    /// Disable voltage: to switch on disabled.
-    pub const DISABLE_VOLTAGE: u16 = 0x00;
-    /// Bit 4, homing mode: start homing (operation-mode specific).
-    pub const HOMING_START: u16 = 1 << 4;
-    /// Bit 7: fault reset, acting on its rising edge.
-    pub const FAULT_RESET: u16 = 1 << 7;
-}
-
-/// Statusword bits used beside the power state (§6.2.2).
-pub mod statusword {
-    /// Bit 10: target reached.
-    pub const TARGET_REACHED: u16 = 1 << 10;
-    /// Bit 12 in homing mode: homing attained.
-    pub const HOMING_ATTAINED: u16 = 1 << 12;
-    /// Bit 13 in homing mode: homing error.
-    pub const HOMING_ERROR: u16 = 1 << 13;
-}
-
-/// Modes of operation 0x6060 (CiA 402 §6.3).
-pub mod mode {
-    /// Profile velocity.
-    pub const PROFILE_VELOCITY: i8 = 3;
-    /// Homing.
-    pub const HOMING: i8 = 6;
-    /// Cyclic synchronous position.
-    pub const CSP: i8 = 8;
-}
-
-/// The power drive system state a statusword shows (CiA 402 §6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PowerState {
-    /// Not ready to switch on (also: nothing heard yet).
-    #[default]
-    NotReadyToSwitchOn,
-    /// Switch on disabled.
-    SwitchOnDisabled,
-    /// Ready to switch on.
-    ReadyToSwitchOn,
-    /// Switched on.
-    SwitchedOn,
-    /// Operation enabled.
-    OperationEnabled,
-    /// Quick stop active.
-    QuickStopActive,
-    /// Fault reaction active.
-    FaultReactionActive,
-    /// Fault.
-    Fault,
-}
-
-impl PowerState {
-    /// Decodes a statusword with the mask/value table of CiA 402.
-    pub fn from_statusword(sw: u16) -> PowerState {
-        match (sw & 0x4F, sw & 0x6F) {
-            (_, 0x27) => PowerState::OperationEnabled,
-            (_, 0x23) => PowerState::SwitchedOn,
-            (_, 0x21) => PowerState::ReadyToSwitchOn,
-            (_, 0x07) => PowerState::QuickStopActive,
-            (0x40, _) => PowerState::SwitchOnDisabled,
-            (0x0F, _) => PowerState::FaultReactionActive,
-            (0x08, _) => PowerState::Fault,
-            _ => PowerState::NotReadyToSwitchOn,
-        }
-    }
-
-    /// True in fault or fault reaction.
-    pub fn is_fault(self) -> bool {
-        matches!(self, PowerState::Fault | PowerState::FaultReactionActive)
-    }
-}
+pub use takt_drivers::cia402::PowerState;
+use takt_drivers::cia402::{Command, Controlword};
 
 /// PLCopen axis state (Motion Control Part 1 state diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -290,7 +212,14 @@ impl AxisCtl {
     /// request. `homing_start` raises bit 4 while homing runs.
     pub fn controlword(&mut self) -> u16 {
         use PowerState::*;
-        use controlword::*;
+        const SHUTDOWN: u16 = Command::Shutdown.controlword();
+        const SWITCH_ON: u16 = Command::SwitchOn.controlword();
+        const ENABLE_OPERATION: u16 = Command::EnableOperation.controlword();
+        const QUICK_STOP: u16 = Command::QuickStop.controlword();
+        const DISABLE_VOLTAGE: u16 = Command::DisableVoltage.controlword();
+        // Bit 4 in homing mode: homing operation start.
+        const HOMING_START: u16 = Controlword::NEW_SET_POINT.bits();
+        const FAULT_RESET: u16 = Controlword::FAULT_RESET.bits();
         if self.power.is_fault() {
             // Bit 7 low first, then high: the drive acts on the rising edge only.
             return if self.fault_reset && self.power == Fault {

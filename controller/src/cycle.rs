@@ -30,13 +30,14 @@ use takt_drivers::canopen::{
     Emergency, HeartbeatConsumer, HeartbeatEvent, HeartbeatProducer, NmtCommand, NmtMessage,
     NmtState, NodeId, SyncProducer, cob,
 };
+use takt_drivers::cia402::{Mode, Statusword};
 use takt_sequences::Program;
 use takt_sequences::pdo::{Direction, Transmission};
 use takt_sequences::program::{
     AxisId, AxisState as CondAxisState, CellView, DeviceKind, InputId, OutputId,
 };
 
-use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState, mode};
+use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState};
 use crate::commands::{Command, CommandQueue};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
@@ -843,13 +844,13 @@ impl CellController {
                 }
                 HomingPhase::Running => {
                     let sw = n.statusword;
-                    if sw & crate::axis::statusword::HOMING_ATTAINED != 0
-                        && sw & crate::axis::statusword::HOMING_ERROR == 0
+                    if sw & Statusword::OPERATION_SPECIFIC_12.bits() != 0
+                        && sw & Statusword::OPERATION_SPECIFIC_13.bits() == 0
                         && !n.sdo.is_busy()
                     {
                         let _ = n.sdo.start_download(
                             Multiplexer::new(0x6060, 0),
-                            &[mode::CSP as u8],
+                            &[Mode::CyclicSyncPosition.to_i8() as u8],
                             now,
                         );
                         axis.homing = HomingPhase::SwitchingMode;
@@ -865,7 +866,8 @@ impl CellController {
                 },
                 HomingPhase::ConfirmingMode => match n.sdo.take_outcome() {
                     Some(Ok(SdoDone::Uploaded { .. }))
-                        if n.sdo.data().first() == Some(&(mode::CSP as u8)) =>
+                        if n.sdo.data().first()
+                            == Some(&(Mode::CyclicSyncPosition.to_i8() as u8)) =>
                     {
                         axis.hold_here();
                         axis.homing = HomingPhase::Homed;
@@ -1393,7 +1395,7 @@ fn configuration(
                 w.push(SdoWrite::new(
                     0x6060,
                     0,
-                    mode::PROFILE_VELOCITY as u8 as u32,
+                    Mode::ProfileVelocity.to_i8() as u8 as u32,
                     1,
                 ));
             } else {
@@ -1418,9 +1420,19 @@ fn configuration(
                         a.homing_offset_counts as i32 as u32,
                         4,
                     ));
-                    w.push(SdoWrite::new(0x6060, 0, mode::HOMING as u8 as u32, 1));
+                    w.push(SdoWrite::new(
+                        0x6060,
+                        0,
+                        Mode::Homing.to_i8() as u8 as u32,
+                        1,
+                    ));
                 } else {
-                    w.push(SdoWrite::new(0x6060, 0, mode::CSP as u8 as u32, 1));
+                    w.push(SdoWrite::new(
+                        0x6060,
+                        0,
+                        Mode::CyclicSyncPosition.to_i8() as u8 as u32,
+                        1,
+                    ));
                 }
             }
         }

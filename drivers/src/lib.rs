@@ -3,6 +3,7 @@
 //! - [`can`]: frames, timestamps, the [`can::CanBus`] interface, the SocketCAN and
 //!   virtual-bus backends, and candump `-L` log files.
 //! - [`canopen`]: CiA 301 services (NMT, SYNC, EMCY, heartbeat, SDO, PDO).
+//! - [`cia402`]: the CiA 402 drive profile's controlword, statusword, states and modes.
 //!
 //! ```
 //! use takt_drivers::can::{CanBus, CanId, Frame, VirtualBus};
@@ -19,3 +20,4 @@
 
 pub mod can;
 pub mod canopen;
+pub mod cia402;

@@ -36,7 +36,8 @@
 
 pub mod bus;
 pub mod cell;
-pub mod cia402;
+/// The CiA 402 vocabulary lives in the drivers, shared with the controller.
+pub use takt_drivers::cia402;
 pub mod device;
 pub mod drive;
 pub mod engine;

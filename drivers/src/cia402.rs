@@ -1,6 +1,8 @@
-//! CiA 402 (IEC 61800-7-201) vocabulary the simulated drive speaks: controlword 0x6040 and
-//! statusword 0x6041 bits, the power drive system states with their statusword patterns,
-//! the device control commands, and the modes of operation 0x6060.
+//! CiA 402 (IEC 61800-7-201) vocabulary that the controller and the simulated drives both
+//! speak: controlword 0x6040 and statusword 0x6041 bits, the power drive system states with
+//! their statusword patterns (encoded by a drive, decoded by the controller with the
+//! mask/value pairs of BRIEF.md), the device control commands, and the modes of operation
+//! 0x6060.
 
 use bitflags::bitflags;
 
@@ -69,9 +71,11 @@ bitflags! {
 }
 
 /// The power drive system states (CiA 402 §6.1, Figure "State machine").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum PowerState {
-    /// Not ready to switch on: initialising after power-on.
+    /// Not ready to switch on: initialising after power-on (and, on the controller's side,
+    /// nothing heard yet).
+    #[default]
     NotReadyToSwitchOn,
     /// Switch on disabled.
     SwitchOnDisabled,
@@ -105,6 +109,26 @@ impl PowerState {
         Statusword::from_bits_retain(bits)
     }
 
+    /// The state a statusword shows, by the mask/value table of CiA 402 §6.2.2 (0x6F for
+    /// the states told apart by bit 5, 0x4F for the others).
+    pub const fn from_statusword(sw: u16) -> PowerState {
+        match (sw & 0x4F, sw & 0x6F) {
+            (_, 0x27) => PowerState::OperationEnabled,
+            (_, 0x23) => PowerState::SwitchedOn,
+            (_, 0x21) => PowerState::ReadyToSwitchOn,
+            (_, 0x07) => PowerState::QuickStopActive,
+            (0x40, _) => PowerState::SwitchOnDisabled,
+            (0x0F, _) => PowerState::FaultReactionActive,
+            (0x08, _) => PowerState::Fault,
+            _ => PowerState::NotReadyToSwitchOn,
+        }
+    }
+
+    /// True in fault or fault reaction.
+    pub const fn is_fault(self) -> bool {
+        matches!(self, PowerState::Fault | PowerState::FaultReactionActive)
+    }
+
     /// True when the motor produces torque.
     pub const fn torque_on(self) -> bool {
         matches!(
@@ -133,6 +157,18 @@ pub enum Command {
 }
 
 impl Command {
+    /// The controlword that gives this command (§6.2.1): shutdown 0x06, switch on 0x07,
+    /// enable operation 0x0F, disable voltage 0x00, quick stop 0x02.
+    pub const fn controlword(self) -> u16 {
+        match self {
+            Command::Shutdown => 0x06,
+            Command::SwitchOn => 0x07,
+            Command::EnableOperation => 0x0F,
+            Command::DisableVoltage => 0x00,
+            Command::QuickStop => 0x02,
+        }
+    }
+
     /// The command of a controlword.
     pub const fn decode(cw: u16) -> Command {
         if cw & 0x0002 == 0 {
@@ -210,7 +246,39 @@ mod tests {
     }
 
     #[test]
-    fn commands_decode_per_the_coding_table() {
+    fn statuswords_decode_to_the_state_that_made_them() {
+        let all = [
+            PowerState::NotReadyToSwitchOn,
+            PowerState::SwitchOnDisabled,
+            PowerState::ReadyToSwitchOn,
+            PowerState::SwitchedOn,
+            PowerState::OperationEnabled,
+            PowerState::QuickStopActive,
+            PowerState::FaultReactionActive,
+            PowerState::Fault,
+        ];
+        for s in all {
+            // With unrelated bits set (voltage enabled, warning, remote, target reached).
+            let sw = s.statusword().bits() | 0x0690;
+            assert_eq!(PowerState::from_statusword(sw), s, "{sw:#06x}");
+        }
+        assert_eq!(
+            PowerState::from_statusword(0x0237),
+            PowerState::OperationEnabled
+        );
+    }
+
+    #[test]
+    fn commands_encode_and_decode_per_the_coding_table() {
+        for c in [
+            Command::Shutdown,
+            Command::SwitchOn,
+            Command::EnableOperation,
+            Command::DisableVoltage,
+            Command::QuickStop,
+        ] {
+            assert_eq!(Command::decode(c.controlword()), c);
+        }
         assert_eq!(Command::decode(0x06), Command::Shutdown);
         assert_eq!(Command::decode(0x07), Command::SwitchOn);
         assert_eq!(Command::decode(0x0F), Command::EnableOperation);
