@@ -242,7 +242,8 @@ pub fn run_in_vm(cmd: &[&str]) -> io::Result<VmOutput> {
 }
 
 /// Runs the ignored tests of a Rust test binary whose names contain `filter` inside the
-/// VM, one at a time (`--ignored --test-threads=1`), with `RUST_BACKTRACE=1`.
+/// VM, one at a time (`--ignored --test-threads=1`), with `RUST_BACKTRACE=1` and `PYTHON3`
+/// naming the host's real Python interpreter (see [`python3`]).
 ///
 /// Guest-side tests are plain `#[test]` functions marked
 /// `#[ignore = "guest-side: run inside the RT-kernel VM by <host test>"]`, so a host run
@@ -271,7 +272,30 @@ fn guest_tests(test_binary: &Path, filter: &str, exact: bool) -> io::Result<VmOu
         args.push("--exact".into());
     }
     args.extend(["--test-threads=1".into(), filter.into()]);
-    VmCommand::new(args).env("RUST_BACKTRACE", "1").run()
+    // Guest tests that start Python peers find the real interpreter in PYTHON3.
+    VmCommand::new(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("PYTHON3", python3()?.to_string_lossy())
+        .run()
+}
+
+/// The `takt` binary built beside a test binary of this workspace (`target/<profile>/takt`),
+/// for tests that run the command line, on the host or in the guest.
+pub fn takt_binary() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let takt = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile_dir| profile_dir.join("takt"))
+        .ok_or_else(|| io::Error::other("test binaries live in target/<profile>/deps"))?;
+    if takt.exists() {
+        Ok(takt)
+    } else {
+        Err(io::Error::other(format!(
+            "{} is missing: build the workspace first (tests/run does)",
+            takt.display()
+        )))
+    }
 }
 
 /// The real python3 interpreter behind `python3` on the host's `PATH`.

@@ -13,46 +13,16 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use takt_tests::vm::{self, VmCommand};
+use takt_tests::vm;
 
 #[test]
 fn takt_sim_serve_passes_conformance_on_the_rt_kernel() -> Result<(), Box<dyn Error>> {
-    let exe = std::env::current_exe()?;
-    let out = VmCommand::new([
-        exe.as_os_str().to_owned(),
-        "--ignored".into(),
-        "--exact".into(),
-        "--test-threads=1".into(),
-        "guest::serve_conformance".into(),
-    ])
-    .env("PYTHON3", vm::python3()?.to_string_lossy())
-    .env("RUST_BACKTRACE", "1")
-    .run()?;
-    let summary = out.libtest_summary();
-    assert!(
-        out.success() && summary.is_some_and(|s| s.ok && s.passed == 1 && s.failed == 0),
-        "guest-side conformance test did not pass (status {}, {summary:?}):\n{}\n{}",
-        out.status,
-        out.output,
-        out.log
-    );
+    vm::run_guest_test(&std::env::current_exe()?, "guest::serve_conformance")?;
     Ok(())
 }
 
-/// The `takt` binary built beside this test binary (`target/<profile>/takt`).
 fn takt_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
-    let takt = profile_dir.join("takt");
-    assert!(
-        takt.exists(),
-        "{} is missing: build the workspace first (tests/run does)",
-        takt.display()
-    );
-    takt
+    vm::takt_binary().expect("the takt binary")
 }
 
 mod guest {

@@ -12,23 +12,14 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use takt_tests::vm::{self, VmCommand};
+use takt_tests::vm;
 
 /// How many guest-side tests `mod guest` holds; the host test checks they all ran.
 const GUEST_TESTS: usize = 5;
 
 #[test]
 fn socketcan_and_commissioning_on_the_rt_kernel() -> Result<(), Box<dyn Error>> {
-    let exe = std::env::current_exe()?;
-    let out = VmCommand::new([
-        exe.as_os_str().to_owned(),
-        "--ignored".into(),
-        "--test-threads=1".into(),
-        "guest::".into(),
-    ])
-    .env("PYTHON3", vm::python3()?.to_string_lossy())
-    .env("RUST_BACKTRACE", "1")
-    .run()?;
+    let out = vm::run_guest_tests(&std::env::current_exe()?, "guest::")?;
     let summary = out.libtest_summary();
     assert!(
         out.success() && summary.is_some_and(|s| s.ok && s.passed == GUEST_TESTS && s.failed == 0),
@@ -40,20 +31,8 @@ fn socketcan_and_commissioning_on_the_rt_kernel() -> Result<(), Box<dyn Error>> 
     Ok(())
 }
 
-/// The `takt` binary built beside this test binary (`target/<profile>/takt`).
 fn takt_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
-    let takt = profile_dir.join("takt");
-    assert!(
-        takt.exists(),
-        "{} is missing: build the workspace first (tests/run does)",
-        takt.display()
-    );
-    takt
+    vm::takt_binary().expect("the takt binary")
 }
 
 mod guest {
