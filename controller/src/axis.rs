@@ -307,36 +307,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statusword_table_of_brief() {
-        assert_eq!(
-            PowerState::from_statusword(0x0000),
-            PowerState::NotReadyToSwitchOn
-        );
-        assert_eq!(
-            PowerState::from_statusword(0x0040),
-            PowerState::SwitchOnDisabled
-        );
-        assert_eq!(
-            PowerState::from_statusword(0x0231),
-            PowerState::ReadyToSwitchOn
-        );
-        assert_eq!(PowerState::from_statusword(0x0233), PowerState::SwitchedOn);
-        assert_eq!(
-            PowerState::from_statusword(0x1637),
-            PowerState::OperationEnabled
-        );
-        assert_eq!(
-            PowerState::from_statusword(0x0017),
-            PowerState::QuickStopActive
-        );
-        assert_eq!(
-            PowerState::from_statusword(0x001F),
-            PowerState::FaultReactionActive
-        );
-        assert_eq!(PowerState::from_statusword(0x0218), PowerState::Fault);
-    }
-
-    #[test]
     fn ramp_stop_decelerates_to_rest() {
         let cfg = AxisConfig {
             name: "x".into(),

@@ -269,6 +269,36 @@ mod tests {
     }
 
     #[test]
+    fn statuswords_seen_from_real_drives_decode() {
+        assert_eq!(
+            PowerState::from_statusword(0x0000),
+            PowerState::NotReadyToSwitchOn
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0040),
+            PowerState::SwitchOnDisabled
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0231),
+            PowerState::ReadyToSwitchOn
+        );
+        assert_eq!(PowerState::from_statusword(0x0233), PowerState::SwitchedOn);
+        assert_eq!(
+            PowerState::from_statusword(0x1637),
+            PowerState::OperationEnabled
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x0017),
+            PowerState::QuickStopActive
+        );
+        assert_eq!(
+            PowerState::from_statusword(0x001F),
+            PowerState::FaultReactionActive
+        );
+        assert_eq!(PowerState::from_statusword(0x0218), PowerState::Fault);
+    }
+
+    #[test]
     fn commands_encode_and_decode_per_the_coding_table() {
         for c in [
             Command::Shutdown,
