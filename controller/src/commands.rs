@@ -26,15 +26,31 @@ pub enum Command {
     SingleStep,
 }
 
+/// A queued command with its sender's tag: the cycle reports the tag back with whether the
+/// cell's state allowed the command (`EventKind::Command`), so the control server can
+/// answer the request that sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tagged {
+    /// The command.
+    pub command: Command,
+    /// The sender's tag; 0 for `takt run` itself.
+    pub tag: u32,
+}
+
 /// The sending side, for the operator interface or the supervisor.
 #[derive(Debug, Clone)]
-pub struct CommandSender(SyncSender<Command>);
+pub struct CommandSender(SyncSender<Tagged>);
 
 impl CommandSender {
     /// Queues a command; false when the queue is full (the cycle is behind) or the cell is
     /// gone.
     pub fn send(&self, command: Command) -> bool {
-        match self.0.try_send(command) {
+        self.send_tagged(command, 0)
+    }
+
+    /// Queues a command with a tag the cycle's `EventKind::Command` carries back.
+    pub fn send_tagged(&self, command: Command, tag: u32) -> bool {
+        match self.0.try_send(Tagged { command, tag }) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
@@ -43,11 +59,11 @@ impl CommandSender {
 
 /// The cycle's side of the command queue.
 #[derive(Debug)]
-pub struct CommandQueue(Receiver<Command>);
+pub struct CommandQueue(Receiver<Tagged>);
 
 impl CommandQueue {
     /// The next command, if one is waiting. Never blocks.
-    pub fn poll(&self) -> Option<Command> {
+    pub fn poll(&self) -> Option<Tagged> {
         self.0.try_recv().ok()
     }
 }

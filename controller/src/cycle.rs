@@ -41,7 +41,10 @@ use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, Po
 use crate::commands::{Command, CommandQueue};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
-use crate::status::{AxisStatus, EventKind, Outbox, STATUS_AXES, StartupPhase, Status};
+use crate::status::{
+    AxisStatus, CycleTiming, EventKind, MeteredIo, NodeStatus, Outbox, STATUS_AXES, StartupPhase,
+    Status,
+};
 
 /// The controller's side of the buses for one step: frames in, frames out.
 pub trait CycleIo {
@@ -432,22 +435,7 @@ impl CellController {
                 a.resume_belt = BeltCommand::Run { velocity_counts_s };
             }
         }
-        let status = Status {
-            at: Timestamp::ZERO,
-            cycles: 0,
-            cell: CellState::Stopped,
-            startup: StartupPhase::AwaitingBoot,
-            instr: 0,
-            axis: [AxisStatus::default(); STATUS_AXES],
-            axes: program.axes.len() as u16,
-            inputs: 0,
-            outputs: 0,
-            parts: 0,
-            passes: 0,
-            tx_refused: 0,
-            dropped_events: 0,
-            trip: None,
-        };
+        let status = Status::empty(program);
         Ok(CellController {
             cfg,
             nodes,
@@ -537,60 +525,93 @@ impl CellController {
         self.raise(TripCause::CycleOverrun, now);
     }
 
-    /// Takes a command directly (the same as one from the queue).
-    pub fn command(&mut self, command: Command, now: Timestamp) {
+    /// Takes a command directly (the same as one from the queue); false when the cell's
+    /// state does not allow it (nothing changes then).
+    pub fn command(&mut self, command: Command, now: Timestamp) -> bool {
         match command {
             Command::Start => {
-                if self.state == CellState::Stopped {
+                let allowed = self.state == CellState::Stopped;
+                if allowed {
                     self.start_requested = true;
                     self.sequencer.stop_at_end = false;
                     self.set_state(CellState::Starting, now);
                 }
+                allowed
             }
             Command::Hold => {
-                if self.state == CellState::Execute {
+                let allowed = self.state == CellState::Execute;
+                if allowed {
                     self.set_state(CellState::Holding, now);
                 }
+                allowed
             }
             Command::Resume => {
-                if self.state == CellState::Held || self.state == CellState::Holding {
+                let allowed = self.state == CellState::Held || self.state == CellState::Holding;
+                if allowed {
                     self.set_state(CellState::Execute, now);
                 }
+                allowed
             }
             Command::Stop => match self.state {
                 CellState::Execute | CellState::Holding | CellState::Held => {
                     self.sequencer.stop_at_end = true;
                     self.set_state(CellState::Stopping, now);
+                    true
                 }
-                CellState::Starting => self.set_state(CellState::Stopped, now),
-                _ => {}
+                CellState::Starting => {
+                    self.set_state(CellState::Stopped, now);
+                    true
+                }
+                _ => false,
             },
             Command::EStop => {
+                // Always taken: an e-stop while already aborted still latches.
                 self.estop_commanded = true;
                 self.raise(TripCause::EStopCommand, now);
+                true
             }
             Command::Reset => {
-                if self.state == CellState::Aborted {
+                let allowed = self.state == CellState::Aborted;
+                if allowed {
                     self.estop_commanded = false;
                     self.set_state(CellState::Clearing, now);
                 }
+                allowed
             }
             Command::SingleStep => {
-                if self.state == CellState::Held {
+                let allowed = self.state == CellState::Held;
+                if allowed {
                     self.single_step = true;
                 }
+                allowed
             }
         }
+    }
+
+    /// Where the runtime records the cycle's timing (the cycle itself reads no clock).
+    pub fn timing_mut(&mut self) -> &mut CycleTiming {
+        &mut self.status.timing
     }
 
     /// One cycle at `now`. See the [module docs](self).
     pub fn step(&mut self, now: Timestamp, io: &mut impl CycleIo) {
         self.counters.cycles += 1;
+        // Every frame in and out is counted per bus for the status (load, errors).
+        let mut buses = self.status.bus;
+        let io = &mut MeteredIo::new(io, &mut buses);
         if self.started_at.is_none() {
             self.begin(now, io);
         }
         while let Some(c) = self.commands.as_ref().and_then(CommandQueue::poll) {
-            self.command(c, now);
+            let accepted = self.command(c.command, now);
+            self.outbox.event(
+                now,
+                EventKind::Command {
+                    command: c.command,
+                    tag: c.tag,
+                    accepted,
+                },
+            );
         }
         self.read(now, io);
         self.supervise(now, io);
@@ -598,6 +619,7 @@ impl CellController {
         self.safety(now);
         self.run_cell(now);
         self.write(now, io);
+        self.status.bus = buses;
         if self.counters.cycles % u64::from(self.cfg.status_every.max(1)) == 0 {
             self.snapshot(now);
         }
@@ -1279,8 +1301,28 @@ impl CellController {
                 demand_counts: a.demand_counts,
                 actual_counts: a.actual_counts,
                 following_error_counts: a.following_error_counts_now(),
+                power: a.power,
+                homed: a.conveyor || a.homing == HomingPhase::Homed,
             };
         }
+        for (slot, n) in s.node.iter_mut().zip(&self.nodes) {
+            *slot = NodeStatus {
+                nmt: n.heartbeat.state(),
+                alive: n.heartbeat.is_alive(),
+            };
+        }
+        for (slot, c) in s.counters.iter_mut().zip(&self.plant.counters) {
+            *slot = *c;
+        }
+        s.estop_latched = self.estop_commanded
+            || matches!(
+                (self.state, self.trip),
+                (
+                    CellState::Aborting | CellState::Aborted | CellState::Clearing,
+                    Some(TripCause::EStopChain | TripCause::EStopCommand)
+                )
+            );
+        s.dropped_status = self.outbox.dropped_status();
         s.inputs = self.plant.inputs;
         s.outputs = self.plant.outputs;
         s.parts = self.plant.counters.first().copied().unwrap_or(0);

@@ -4,15 +4,26 @@
 //! `tracing` output with [`describe`], where names are looked up in the program.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
 
-use takt_drivers::can::Timestamp;
+use takt_drivers::can::{Frame, Timestamp};
+use takt_drivers::canopen::NmtState;
 use takt_sequences::Program;
 
-use crate::axis::AxisState;
+use crate::axis::{AxisState, PowerState};
+use crate::commands::Command;
+use crate::cycle::CycleIo;
 use crate::safety::{CellState, TripCause};
 
 /// Axes a status snapshot carries (the largest cell the benchmarks run has 64).
 pub const STATUS_AXES: usize = 64;
+/// Devices a status snapshot carries (the first ones of the cell file; the 64-axis
+/// benchmark cell fits).
+pub const STATUS_NODES: usize = 128;
+/// Buses a status snapshot carries.
+pub const STATUS_BUSES: usize = 8;
+/// Production counters a status snapshot carries (the first ones of the sequence).
+pub const STATUS_COUNTERS: usize = 16;
 
 /// Start-up progress, shown while the cell is not yet ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,6 +132,17 @@ pub enum EventKind {
         /// Passes so far.
         passes: u64,
     },
+    /// The cycle took a command from the queue: `accepted` says whether the cell's state
+    /// allowed it (a refused command changes nothing). `tag` is the sender's, so the
+    /// control server can answer the request that sent it.
+    Command {
+        /// The command.
+        command: Command,
+        /// The sender's tag (0: `takt run` itself).
+        tag: u32,
+        /// The state allowed it.
+        accepted: bool,
+    },
 }
 
 /// One event with its cycle time.
@@ -143,6 +165,157 @@ pub struct AxisStatus {
     pub actual_counts: i64,
     /// Following error, counts.
     pub following_error_counts: i64,
+    /// CiA 402 power state of the drive.
+    pub power: PowerState,
+    /// Homed (conveyors count as homed: they need no reference).
+    pub homed: bool,
+}
+
+/// One device in a status snapshot, by device index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeStatus {
+    /// Last NMT state in its heartbeat, none before the first.
+    pub nmt: Option<NmtState>,
+    /// Heartbeats arrive in time.
+    pub alive: bool,
+}
+
+/// One bus in a status snapshot: what the controller sent and received on it, counted in
+/// the cycle (cumulative; a reader takes differences for rates and load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BusStatus {
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Frames the interface refused.
+    pub tx_refused: u64,
+    /// Worst-case stuffed bits of every frame in and out, interframe space included.
+    pub bits: u64,
+}
+
+/// Counts every frame through a [`CycleIo`] per bus into [`BusStatus`]es: the cycle wraps
+/// its I/O in this, so every send and receive is counted in one place.
+#[derive(Debug)]
+pub struct MeteredIo<'a, I: CycleIo> {
+    io: &'a mut I,
+    buses: &'a mut [BusStatus; STATUS_BUSES],
+}
+
+impl<'a, I: CycleIo> MeteredIo<'a, I> {
+    /// Counts the traffic of `io` into `buses` (buses beyond [`STATUS_BUSES`] uncounted).
+    pub fn new(io: &'a mut I, buses: &'a mut [BusStatus; STATUS_BUSES]) -> MeteredIo<'a, I> {
+        MeteredIo { io, buses }
+    }
+}
+
+impl<I: CycleIo> CycleIo for MeteredIo<'_, I> {
+    fn recv(&mut self, bus: usize) -> Option<Frame> {
+        let f = self.io.recv(bus)?;
+        if let Some(b) = self.buses.get_mut(bus) {
+            b.frames_in += 1;
+            b.bits += u64::from(f.worst_case_bits());
+        }
+        Some(f)
+    }
+
+    fn send(&mut self, bus: usize, frame: &Frame) -> bool {
+        let sent = self.io.send(bus, frame);
+        if let Some(b) = self.buses.get_mut(bus) {
+            if sent {
+                b.frames_out += 1;
+                b.bits += u64::from(frame.worst_case_bits());
+            } else {
+                b.tx_refused += 1;
+            }
+        }
+        sent
+    }
+}
+
+/// A fixed-size histogram of durations in coarse 1-2-5 bins (µs), small enough to copy in
+/// every status snapshot. The runtime's fine 1 µs histograms stay in
+/// [`crate::rt::RtStats`] for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CoarseHistogram {
+    /// Samples per bin: bin i holds samples up to [`CoarseHistogram::EDGES_US`]\[i\], the
+    /// last bin everything longer.
+    pub counts: [u64; CoarseHistogram::BINS],
+    /// Samples.
+    pub samples: u64,
+    /// Largest sample, ns.
+    pub max_ns: u64,
+}
+
+impl CoarseHistogram {
+    /// Upper bin edges, µs.
+    pub const EDGES_US: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+    /// Bins (one more than the edges).
+    pub const BINS: usize = 13;
+
+    /// Records one duration.
+    pub fn record(&mut self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let bin = CoarseHistogram::EDGES_US
+            .iter()
+            .position(|&e| ns <= e * 1000)
+            .unwrap_or(CoarseHistogram::BINS - 1);
+        self.counts[bin] += 1;
+        self.samples += 1;
+        self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// The upper edge (µs) of the bin holding quantile `q`; the maximum for the open bin.
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        if self.samples == 0 {
+            return 0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.samples as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return CoarseHistogram::EDGES_US
+                    .get(i)
+                    .copied()
+                    .unwrap_or(self.max_ns.div_ceil(1000))
+                    .min(self.max_ns.div_ceil(1000));
+            }
+        }
+        self.max_ns.div_ceil(1000)
+    }
+}
+
+/// The cycle's timing as its runtime measured it (the cycle never reads a clock): the
+/// runtime records each cycle through [`crate::cycle::CellController::timing_mut`], and the
+/// snapshot carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CycleTiming {
+    /// The period, ns (0 in simulated time as fast as possible).
+    pub period_ns: u64,
+    /// Wake-up latency: actual wake-up minus the planned absolute time.
+    pub latency: CoarseHistogram,
+    /// Compute time of the step.
+    pub compute: CoarseHistogram,
+    /// Cycles whose work ended after the next wake-up was due.
+    pub overruns: u64,
+}
+
+impl CycleTiming {
+    /// Records one real-time cycle that woke `latency` late and worked `compute`.
+    pub fn record(&mut self, latency: Duration, compute: Duration) {
+        self.latency.record(latency);
+        self.compute.record(compute);
+        if self.period_ns > 0 && latency.saturating_add(compute).as_nanos() > self.period_ns.into()
+        {
+            self.overruns += 1;
+        }
+    }
+
+    /// Records one cycle in simulated time (no wake-up, no period).
+    pub fn record_compute(&mut self, compute: Duration) {
+        self.compute.record(compute);
+    }
 }
 
 /// A snapshot of the cell, sent every few cycles.
@@ -176,6 +349,55 @@ pub struct Status {
     pub dropped_events: u64,
     /// The last trip, if the cell is aborted.
     pub trip: Option<TripCause>,
+    /// An e-stop (chain input or command) is latched.
+    pub estop_latched: bool,
+    /// Devices (the first `nodes` are valid), by device index.
+    pub node: [NodeStatus; STATUS_NODES],
+    /// Valid entries of `node`.
+    pub nodes: u16,
+    /// Buses (the first `buses` are valid).
+    pub bus: [BusStatus; STATUS_BUSES],
+    /// Valid entries of `bus`.
+    pub buses: u16,
+    /// Production counters (the first `counter_count` are valid).
+    pub counters: [u64; STATUS_COUNTERS],
+    /// Valid entries of `counters`.
+    pub counter_count: u16,
+    /// Cycle timing.
+    pub timing: CycleTiming,
+    /// Snapshots lost because the status queue was full (before this one).
+    pub dropped_status: u64,
+}
+
+impl Status {
+    /// The snapshot of a cell that has not run yet, sized for `program`.
+    pub fn empty(program: &Program) -> Status {
+        Status {
+            at: Timestamp::ZERO,
+            cycles: 0,
+            cell: CellState::Stopped,
+            startup: StartupPhase::AwaitingBoot,
+            instr: 0,
+            axis: [AxisStatus::default(); STATUS_AXES],
+            axes: program.axes.len().min(STATUS_AXES) as u16,
+            inputs: 0,
+            outputs: 0,
+            parts: 0,
+            passes: 0,
+            tx_refused: 0,
+            dropped_events: 0,
+            trip: None,
+            estop_latched: false,
+            node: [NodeStatus::default(); STATUS_NODES],
+            nodes: program.devices.len().min(STATUS_NODES) as u16,
+            bus: [BusStatus::default(); STATUS_BUSES],
+            buses: program.buses.len().min(STATUS_BUSES) as u16,
+            counters: [0; STATUS_COUNTERS],
+            counter_count: program.counters.len().min(STATUS_COUNTERS) as u16,
+            timing: CycleTiming::default(),
+            dropped_status: 0,
+        }
+    }
 }
 
 /// The cycle's ends of the event and status queues.
@@ -298,11 +520,31 @@ pub fn describe(program: &Program, e: &Event) -> String {
         }
         EventKind::Emcy { node, code } => format!("EMCY from node {node}: {code:#06X}"),
         EventKind::PassDone { passes } => format!("pass {passes} done"),
+        EventKind::Command {
+            command,
+            tag,
+            accepted,
+        } => format!(
+            "command {command:?} (tag {tag}) {}",
+            if accepted {
+                "accepted"
+            } else {
+                "refused in this state"
+            }
+        ),
     };
     format!("{t:10.3} s  {what}")
 }
 
 fn step_name(program: &Program, instr: u32) -> &str {
+    step_index(program, instr)
+        .and_then(|s| program.steps.get(s))
+        .map_or("(end)", |s| s.path.as_str())
+}
+
+/// The index into [`Program::steps`] of the step instruction `instr` belongs to; none for
+/// the end of a pass and for instructions outside every step.
+pub fn step_index(program: &Program, instr: u32) -> Option<usize> {
     use takt_sequences::program::Instr;
     let step = match program.code.get(instr as usize) {
         Some(
@@ -322,6 +564,5 @@ fn step_name(program: &Program, instr: u32) -> &str {
         ) => Some(*step),
         _ => None,
     };
-    step.and_then(|s| program.steps.get(s.index()))
-        .map_or("(end)", |s| s.path.as_str())
+    step.map(|s| s.index())
 }
