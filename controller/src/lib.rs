@@ -4,6 +4,7 @@
 pub mod axis;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod control;
 pub mod cycle;
 pub mod motion;

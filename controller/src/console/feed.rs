@@ -1,0 +1,262 @@
+//! The console fed by the control protocol: status messages become the screen's model,
+//! journal records become log lines, and commands go out without waiting for their reply
+//! (the reply is matched by id later), so the screen never freezes on a slow controller.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::model::{
+    AxisRow, BusPanel, CellModel, HistogramView, IoPoint, NodeBeat, Production, StepProgress,
+    Timing,
+};
+use super::{Source, Update};
+use crate::commands::Command;
+use crate::control::client::{ClientError, Connection};
+use crate::control::protocol::{CommandName, HistogramMsg, Op, Record, ServerMsg, StatusMsg};
+
+/// Status snapshots per second the console asks for.
+pub const STATUS_HZ: f64 = 10.0;
+
+/// Messages taken in per [`Source::poll`], so a flood cannot starve the keyboard.
+const POLL_BATCH: usize = 512;
+
+/// A link made by `connect`, remade by it after a drop.
+pub struct Attached<C, F> {
+    connect: F,
+    conn: Option<C>,
+    /// Command requests waiting for their reply, by request id.
+    waiting: HashMap<u64, Command>,
+    /// The cell's and the sequence's names, from the controller's greeting.
+    names: (String, String),
+}
+
+impl<C, F> std::fmt::Debug for Attached<C, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached")
+            .field("connected", &self.conn.is_some())
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Attached<C, F> {
+    /// A link that connects with `connect`.
+    pub fn new(connect: F) -> Attached<C, F> {
+        Attached {
+            connect,
+            conn: None,
+            waiting: HashMap::new(),
+            names: (String::new(), String::new()),
+        }
+    }
+}
+
+impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C, F> {
+    fn connect(&mut self) -> Result<(), String> {
+        self.conn = None;
+        self.waiting.clear();
+        let mut conn = (self.connect)().map_err(|e| e.to_string())?;
+        conn.send(Op::Subscribe {
+            status_hz: Some(STATUS_HZ),
+            events: true,
+        })
+        .map_err(|e| e.to_string())?;
+        let hello = conn.hello();
+        self.names = (hello.cell.clone(), hello.sequence.clone());
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    fn poll(&mut self, out: &mut Vec<Update>) -> Result<(), String> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err("not connected".to_owned());
+        };
+        for _ in 0..POLL_BATCH {
+            let msg = match conn.recv_timeout(Duration::ZERO) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e.to_string());
+                }
+            };
+            match msg {
+                ServerMsg::Status(s) => {
+                    let mut m = model(&s);
+                    m.cell_name.clone_from(&self.names.0);
+                    m.sequence_name.clone_from(&self.names.1);
+                    out.push(Update::Status(Box::new(m)));
+                }
+                ServerMsg::Event(r) => out.push(Update::Event(log_line(&r))),
+                ServerMsg::Reply(r) => {
+                    if let Some(command) = r.id.and_then(|id| self.waiting.remove(&id)) {
+                        let result = if r.ok {
+                            Ok(())
+                        } else {
+                            Err(r.error.map_or_else(|| "refused".to_owned(), |e| e.message))
+                        };
+                        out.push(Update::Reply { command, result });
+                    }
+                }
+                ServerMsg::Dropped { events, status } => out.push(Update::Event(format!(
+                    "this console read too slowly: {events} events and {status} snapshots \
+                     missed (the events are in the journal)"
+                ))),
+                ServerMsg::Bye { reason } => {
+                    self.conn = None;
+                    return Err(format!("the controller went away: {reason}"));
+                }
+                ServerMsg::Hello(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, command: Command) -> Result<(), String> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err("not connected".to_owned());
+        };
+        match conn.send(Op::Command {
+            command: CommandName::of(command),
+        }) {
+            Ok(id) => {
+                self.waiting.insert(id, command);
+                Ok(())
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// One log line for a journal record: cycle time (or wall time), kind, text.
+pub fn log_line(r: &Record) -> String {
+    match r.cycle_s {
+        Some(t) => format!("{t:9.3} s  {:<10} {}", r.kind, r.text),
+        None => {
+            // Wall time without the date: `2026-11-22T04:25:00.123Z` → `04:25:00.123`.
+            let clock = r.wall.get(11..23).unwrap_or(&r.wall);
+            format!("{clock:>11}  {:<10} {}", r.kind, r.text)
+        }
+    }
+}
+
+fn histogram(h: &HistogramMsg) -> HistogramView {
+    let mut bins: Vec<(String, u64)> = h
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let label = match h.edges_us.get(i) {
+                Some(edge) => format!("≤{edge:>6} µs"),
+                None => format!(">{:>6} µs", h.edges_us.last().copied().unwrap_or(0)),
+            };
+            (label, n)
+        })
+        .collect();
+    // Empty bins at either end say nothing; the ones between keep the shape honest.
+    while bins.last().is_some_and(|b| b.1 == 0) {
+        bins.pop();
+    }
+    let first = bins.iter().position(|b| b.1 > 0).unwrap_or(0);
+    bins.drain(..first);
+    HistogramView {
+        p50_us: h.p50_us as f64,
+        p99_9_us: h.p999_us as f64,
+        max_us: h.max_us as f64,
+        bins,
+    }
+}
+
+/// The screen's model for a status message.
+pub fn model(s: &StatusMsg) -> CellModel {
+    CellModel {
+        cell_name: String::new(),
+        sequence_name: String::new(),
+        cell_state: s.cell.clone(),
+        startup: (s.startup != "ready").then(|| s.startup.clone()),
+        estop_latched: s.estop_latched,
+        trip: s.trip.as_ref().map(|t| t.text.clone()),
+        step: s
+            .step
+            .as_ref()
+            .map_or_else(StepProgress::default, |st| StepProgress {
+                name: st.name.clone(),
+                index: u32::try_from(st.number).unwrap_or(u32::MAX),
+                total: u32::try_from(st.of).unwrap_or(u32::MAX),
+            }),
+        axes: s
+            .axes
+            .iter()
+            .map(|a| AxisRow {
+                name: a.name.clone(),
+                state: a.state.clone(),
+                drive: a.drive.clone(),
+                unit: a.unit.clone(),
+                demand: a.demand,
+                actual: a.actual,
+                following_error: a.following_error,
+                homed: a.homed,
+            })
+            .collect(),
+        inputs: io(&s.inputs),
+        outputs: io(&s.outputs),
+        buses: s
+            .buses
+            .iter()
+            .map(|b| BusPanel {
+                name: format!(
+                    "{} ({}, {} kbit/s)",
+                    b.name,
+                    b.interface,
+                    b.bitrate_bit_s / 1000
+                ),
+                load_percent: b.load_percent,
+                state: b.state.clone(),
+                frames_in: b.frames_in,
+                frames_out: b.frames_out,
+                tx_refused: b.tx_refused,
+                nodes: b
+                    .nodes
+                    .iter()
+                    .map(|n| NodeBeat {
+                        node: n.node,
+                        name: n.name.clone(),
+                        state: n.nmt.clone(),
+                        alive: n.alive,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        timing: Timing {
+            period_us: s.timing.period_us as f64,
+            cycles: s.cycles,
+            latency: histogram(&s.timing.latency),
+            compute: histogram(&s.timing.compute),
+            overruns: s.timing.overruns,
+            dropped_events: s.timing.dropped_events,
+        },
+        production: Production {
+            counters: s
+                .counters
+                .iter()
+                .map(|c| (c.name.clone(), c.value))
+                .collect(),
+            passes: s.passes,
+            takt_time_s: s.takt_mean_s,
+            last_takt_s: s.takt_last_s,
+        },
+    }
+}
+
+fn io(points: &[crate::control::protocol::IoMsg]) -> Vec<IoPoint> {
+    points
+        .iter()
+        .map(|p| IoPoint {
+            name: p.name.clone(),
+            on: p.value,
+        })
+        .collect()
+}
