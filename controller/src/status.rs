@@ -312,6 +312,16 @@ impl CycleTiming {
         }
     }
 
+    /// Records one real-time cycle from its time since the loop started: wake-ups are
+    /// planned on the period grid from the start, so the latency is the time past the last
+    /// grid point (exact while it is below one period; a later wake-up is an overrun the
+    /// runtime's own statistics count).
+    pub fn record_wakeup(&mut self, now: Timestamp, period: Duration, compute: Duration) {
+        self.period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let latency = Duration::from_nanos(now.as_nanos() % self.period_ns);
+        self.record(latency, compute);
+    }
+
     /// Records one cycle in simulated time (no wake-up, no period).
     pub fn record_compute(&mut self, compute: Duration) {
         self.compute.record(compute);

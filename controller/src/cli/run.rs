@@ -24,7 +24,7 @@ use crate::commands::{Command, command_channel};
 use crate::cycle::{Buses, CellController, CycleConfig};
 use crate::rt::{Histogram, Lockstep, RtConfig, RtStats, prepare, run_periodic};
 use crate::safety::CellState;
-use crate::status::{EventKind, Inbox, channels, describe};
+use crate::status::channels;
 
 /// The seed used when none is given (printed in the summary).
 pub const DEFAULT_SEED: u64 = 1;
@@ -65,6 +65,9 @@ pub struct RunArgs {
     /// the bus's SYNC period over this); the simulated cell runs at 1ms.
     #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
     pub period: Duration,
+    /// The control socket and the event journal.
+    #[command(flatten)]
+    pub control: crate::control::args::ControlArgs,
 }
 
 impl RunArgs {
@@ -180,32 +183,24 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| format!("cannot install a signal handler: {e}"))?;
     }
-    let logger = spawn_logger(program.clone(), inbox);
+    // The control server's hub takes the cycle's events and status: the journal, the
+    // tracing lines, the socket's clients.
+    let server = args
+        .control
+        .start(&program, args.period, inbox, commands.clone())?;
     let ok = match &args.iface {
         Some(iface) => run_bus(args, iface, cell, &commands, &stop),
         None => run_sim(args, &program, cell, &commands, &stop),
     };
     drop(commands);
-    let _ = logger.join();
+    let summary = server.finish();
+    if summary.journal_errors > 0 {
+        eprintln!(
+            "takt run: {} journal write or sync failures (see the log)",
+            summary.journal_errors
+        );
+    }
     ok
-}
-
-/// The non-RT side of the event queue: every event as a `tracing` line.
-fn spawn_logger(program: Program, inbox: Inbox) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while let Ok(e) = inbox.events.recv() {
-            match e.kind {
-                EventKind::Step { .. } | EventKind::AxisState { .. } => {
-                    tracing::debug!("{}", describe(&program, &e));
-                }
-                EventKind::Trip { .. } | EventKind::BootTimeout { .. } => {
-                    tracing::warn!("{}", describe(&program, &e));
-                }
-                EventKind::ConfigFailed { .. } => tracing::error!("{}", describe(&program, &e)),
-                _ => tracing::info!("{}", describe(&program, &e)),
-            }
-        }
-    })
 }
 
 /// Parts counted and when: for the takt time.
@@ -301,10 +296,22 @@ fn run_sim(
     };
     let mut rt_stats = None;
     if args.fast {
-        while cycle(&mut ls, false) {}
+        while {
+            let t0 = Instant::now();
+            let go_on = cycle(&mut ls, false);
+            ls.cell.timing_mut().record_compute(t0.elapsed());
+            go_on
+        } {}
     } else {
         // Paced by the real-time loop: one tick of the simulated cell per period.
-        let (back, stats) = realtime(args.rt(), ls, |ls, _now, trip| cycle(ls, trip))?;
+        let (back, stats) = realtime(args.rt(), ls, |ls, now, trip| {
+            let t0 = Instant::now();
+            let go_on = cycle(ls, trip);
+            ls.cell
+                .timing_mut()
+                .record_wakeup(now, args.period, t0.elapsed());
+            go_on
+        })?;
         ls = back;
         rt_stats = Some(stats);
     }
@@ -391,10 +398,13 @@ fn run_bus(
     let mut tally = Tally::default();
     let mut stop_sent = false;
     let ((cell, _io), stats) = realtime(args.rt(), (cell, io), |(cell, io), now, trip| {
+        let t0 = Instant::now();
         if trip {
             cell.trip_overrun(now);
         }
         cell.step(now, io);
+        cell.timing_mut()
+            .record_wakeup(now, args.period, t0.elapsed());
         tally.observe(cell.counter(0), now);
         !should_end(cell, args, now, stop, &mut stop_sent, commands)
     })?;

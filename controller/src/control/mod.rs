@@ -5,6 +5,9 @@
 //! Nothing here runs in the cycle: the cycle's status snapshots and events arrive through
 //! its bounded queues, and commands leave through the bounded command queue.
 
+pub mod args;
 pub mod client;
+pub mod journal;
 pub mod protocol;
+pub mod server;
 pub mod view;
