@@ -8,6 +8,7 @@ mod check;
 mod commissioning;
 mod run;
 mod sim;
+mod tui;
 
 /// takt — motion-control coordinator for CANopen production cells.
 ///
@@ -72,6 +73,8 @@ pub enum Command {
     /// The simulated cell: serve it on a CAN interface, or run it on the virtual clock.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The operator console: attach to a running controller through its control socket.
+    Tui(tui::TuiArgs),
 }
 
 /// Sets up `tracing` output on stderr, journald-friendly (no colours when not a terminal).
@@ -85,7 +88,8 @@ pub fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Held back while the console owns the terminal (its log shows the events).
+        .with_writer(crate::console::terminal::QuietWhileHeld)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
@@ -101,5 +105,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dump(args) => commissioning::dump(args),
         Command::Run(args) => run::run(args),
         Command::Sim(cmd) => sim::sim(cmd),
+        Command::Tui(args) => tui::tui(args),
     }
 }

@@ -21,6 +21,7 @@ use takt_sequences::Program;
 use takt_sim::SimConfig;
 
 use crate::commands::{Command, command_channel};
+use crate::control::client::ClientError;
 use crate::cycle::{Buses, CellController, CycleConfig};
 use crate::rt::{Histogram, Lockstep, RtConfig, RtStats, prepare, run_periodic};
 use crate::safety::CellState;
@@ -68,6 +69,13 @@ pub struct RunArgs {
     /// The control socket and the event journal.
     #[command(flatten)]
     pub control: crate::control::args::ControlArgs,
+    /// Show the operator console while the cell runs (the default for a real-time run
+    /// whose stdout is a terminal).
+    #[arg(long, conflicts_with = "no_tui")]
+    pub tui: bool,
+    /// Print log lines instead of showing the operator console.
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 impl RunArgs {
@@ -188,10 +196,19 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
     let server = args
         .control
         .start(&program, args.period, inbox, commands.clone())?;
+    if super::tui::wanted(args.tui, args.no_tui, args.fast) {
+        // The console talks to the cell through the server, in-process, like any operator.
+        let mut local = Some(server.local("takt run --tui"));
+        super::tui::start_beside(
+            move || local.take().ok_or(ClientError::Closed),
+            format!("in-process, {}", args.cell.display()),
+        );
+    }
     let ok = match &args.iface {
         Some(iface) => run_bus(args, iface, cell, &commands, &stop),
         None => run_sim(args, &program, cell, &commands, &stop),
     };
+    super::tui::end_beside();
     drop(commands);
     let summary = server.finish();
     if summary.journal_errors > 0 {
@@ -245,7 +262,11 @@ fn should_end(
         *stop_sent = true;
         commands.send(Command::Stop);
     }
-    if cell.state() == CellState::Aborted {
+    // With the operator console up, a tripped cell waits for the operator's reset and
+    // start; without it, or once asked to end, the run ends with the cell aborted.
+    if cell.state() == CellState::Aborted
+        && (!super::tui::beside_up() || timed_out || stop.load(Ordering::Relaxed))
+    {
         return true;
     }
     *stop_sent && matches!(cell.state(), CellState::Stopped)
@@ -318,6 +339,7 @@ fn run_sim(
     let wall = wall_start.elapsed();
     let simulated = ls.now().saturating_since(Timestamp::ZERO);
     let truth = ls.sim.world().map(|w| w.truth());
+    super::tui::end_beside();
     println!("takt run {}: seed {}", args.cell.display(), args.seed);
     println!(
         "  parts placed: {} (takt's count), {} (the simulated world's); dropped {}, collisions {}",
@@ -408,6 +430,7 @@ fn run_bus(
         tally.observe(cell.counter(0), now);
         !should_end(cell, args, now, stop, &mut stop_sent, commands)
     })?;
+    super::tui::end_beside();
     println!("takt run {} on {iface}", args.cell.display());
     println!("  parts placed: {} (takt's count)", cell.counter(0));
     if let Some(t) = tally.mean_takt() {
