@@ -260,3 +260,74 @@ fn io(points: &[crate::control::protocol::IoMsg]) -> Vec<IoPoint> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status line as the controller sends it (protocol v1).
+    const STATUS: &str = r#"{"type":"status","seq":7,"at_s":12.5,"cycles":12500,
+        "cell":"aborted","startup":"ready",
+        "step":{"name":"pick_and_place.z_down_pick","kind":"move","number":4,"of":13},
+        "passes":2,"estop_latched":true,
+        "trip":{"cause":"estop_command","text":"e-stop command"},
+        "axes":[{"name":"z","unit":"mm","conveyor":false,"state":"error_stop",
+                 "drive":"quick_stop_active","demand":10.0,"actual":10.5,
+                 "following_error":0.5,"homed":true}],
+        "inputs":[{"name":"part_at_pick","value":true}],
+        "outputs":[{"name":"vacuum_on","value":false}],
+        "buses":[{"name":"main","interface":"can0","bitrate_bit_s":1000000,
+                  "load_percent":53.8,"frames_in":10,"frames_out":20,"tx_refused":1,
+                  "state":"refusing",
+                  "nodes":[{"node":3,"name":"z_drive","kind":"stepper","nmt":"operational",
+                            "alive":false}]}],
+        "timing":{"period_us":1000,
+                  "latency":{"edges_us":[10,20,50],"counts":[0,5,0,1],"samples":6,
+                             "p50_us":20,"p999_us":100,"max_us":80},
+                  "compute":{"edges_us":[1,2],"counts":[0,0,0],"samples":0,
+                             "p50_us":0,"p999_us":0,"max_us":0},
+                  "overruns":3,"dropped_events":0,"dropped_status":0},
+        "counters":[{"name":"parts_placed","value":2}],
+        "takt_last_s":4.1,"takt_mean_s":4.2}"#;
+
+    #[test]
+    fn a_status_message_becomes_the_screen_model() {
+        let Ok(ServerMsg::Status(s)) = serde_json::from_str::<ServerMsg>(STATUS) else {
+            panic!("the status line does not parse");
+        };
+        let m = model(&s);
+        assert_eq!(m.cell_state, "aborted");
+        assert_eq!(m.startup, None);
+        assert!(m.estop_latched);
+        assert_eq!(m.trip.as_deref(), Some("e-stop command"));
+        assert_eq!((m.step.index, m.step.total), (4, 13));
+        assert_eq!(m.axes[0].drive, "quick_stop_active");
+        assert!((m.axes[0].following_error - 0.5).abs() < 1e-12);
+        assert!(m.inputs[0].on && !m.outputs[0].on);
+        assert_eq!(m.buses[0].name, "main (can0, 1000 kbit/s)");
+        assert!(!m.buses[0].nodes[0].alive);
+        assert_eq!(m.timing.overruns, 3);
+        assert_eq!(m.production.counters, [("parts_placed".to_owned(), 2)]);
+        assert_eq!(m.production.takt_time_s, Some(4.2));
+        // Empty bins at the ends are left out, the ones between kept; the open bin named.
+        let labels: Vec<_> = m.timing.latency.bins.iter().map(|b| b.0.as_str()).collect();
+        assert_eq!(labels, ["≤    20 µs", "≤    50 µs", ">    50 µs"]);
+        assert!(m.timing.compute.bins.is_empty());
+    }
+
+    #[test]
+    fn records_become_log_lines_with_cycle_or_wall_time() {
+        let mut r = Record::new("trip", "e-stop command, stop category 1");
+        r.cycle_s = Some(242.004);
+        assert_eq!(
+            log_line(&r),
+            "  242.004 s  trip       e-stop command, stop category 1"
+        );
+        r.cycle_s = None;
+        r.wall = "2026-11-22T04:25:00.123Z".to_owned();
+        assert_eq!(
+            log_line(&r),
+            "04:25:00.123  trip       e-stop command, stop category 1"
+        );
+    }
+}

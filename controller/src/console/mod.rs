@@ -63,6 +63,10 @@ pub fn retry_delay(attempts: u32) -> Duration {
     Duration::from_millis(ms.min(5000))
 }
 
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The console's state beside the screen: when to try the link again.
 #[derive(Debug)]
 pub struct Console<S> {
@@ -100,8 +104,8 @@ impl<S: Source> Console<S> {
             return;
         }
         if now < self.next_attempt {
-            if let Link::Down { retry_in_s, .. } = &mut self.screen.link {
-                *retry_in_s = self.next_attempt.saturating_duration_since(now).as_secs();
+            if let Link::Down { retry_in_ms, .. } = &mut self.screen.link {
+                *retry_in_ms = duration_ms(self.next_attempt.saturating_duration_since(now));
             }
             return;
         }
@@ -130,7 +134,7 @@ impl<S: Source> Console<S> {
         self.screen.link = Link::Down {
             reason,
             attempts,
-            retry_in_s: delay.as_secs(),
+            retry_in_ms: duration_ms(delay),
         };
     }
 

@@ -169,8 +169,8 @@ pub enum Link {
         reason: String,
         /// Failed attempts since it dropped.
         attempts: u32,
-        /// Seconds until the next attempt.
-        retry_in_s: u64,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
     },
 }
 

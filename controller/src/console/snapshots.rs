@@ -352,11 +352,11 @@ fn a_lost_connection_is_a_banner_and_the_axes_stay_visible_at_80x24() {
     s.link = Link::Down {
         reason: "connection refused".to_owned(),
         attempts: 3,
-        retry_in_s: 2,
+        retry_in_ms: 2000,
     };
     let text = render(&s, 80, 24);
     assert_eq!(
-        rows_with(&text, "CONNECTION TO THE CONTROLLER LOST"),
+        rows_with(&text, "NO CONNECTION TO THE CONTROLLER"),
         [2],
         "{text}"
     );

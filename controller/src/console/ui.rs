@@ -210,10 +210,14 @@ fn draw_header(frame: &mut Frame, area: Rect, screen: &Screen) {
     };
     let line = Line::from(vec![
         Span::styled(" takt ", Style::new().add_modifier(Modifier::REVERSED)),
-        Span::raw(format!(
-            " {} · {} · {}{stale}",
-            m.cell_name, m.sequence_name, screen.source
-        )),
+        Span::raw(if m.cell_name.is_empty() {
+            format!(" {}{stale}", screen.source)
+        } else {
+            format!(
+                " {} · {} · {}{stale}",
+                m.cell_name, m.sequence_name, screen.source
+            )
+        }),
     ]);
     frame.render_widget(Paragraph::new(line), left);
     frame.render_widget(Paragraph::new(right).alignment(Alignment::Right), area);
@@ -312,11 +316,13 @@ fn draw_link_banner(frame: &mut Frame, area: Rect, link: &Link) {
         Link::Down {
             reason,
             attempts,
-            retry_in_s,
+            retry_in_ms,
         } => (
-            format!("CONNECTION TO THE CONTROLLER LOST: {reason}"),
+            format!("NO CONNECTION TO THE CONTROLLER: {reason}"),
             format!(
-                "retrying in {retry_in_s} s (attempt {attempts}) · values below are the last known · the cell runs on"
+                "retry in {:.1} s (attempt {attempts}) · values below are the last known · \
+                 the controller does not depend on this console",
+                *retry_in_ms as f64 / 1000.0
             ),
         ),
     };
