@@ -1,0 +1,183 @@
+//! The operator console in a real terminal: `takt run config/cell.toml` under `tmux` at
+//! 80×24, the e-stop key sent with `send-keys`, the screen read back with `capture-pane`;
+//! then the controller asked through its control socket whether it latched the e-stop,
+//! and its journal read for the operator's command. Quitting the console must leave the
+//! controller running. Every wait polls with a deadline; none sleeps a fixed time.
+//!
+//! Needs `tmux` (tests/run installs it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use takt_controller::control::client::{Client, Connection};
+use takt_controller::control::protocol::{CommandName, Record};
+
+/// A private tmux server, killed when the test ends however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            socket: format!("takt-tui-test-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run tmux ({e}): install it (tests/run does)"));
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "takt"]).stdout)
+            .into_owned()
+    }
+
+    /// Polls the screen until `done` holds, at most `limit`; the last screen either way.
+    fn wait_for(&self, limit: Duration, done: impl Fn(&str) -> bool) -> (bool, String) {
+        poll(limit, || {
+            let s = self.screen();
+            if done(&s) { Ok(s) } else { Err(s) }
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// Calls `f` every 50 ms until it returns `Ok` or `limit` passes; the last answer.
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Result<T, T>) -> (bool, T) {
+    let deadline = Instant::now() + limit;
+    loop {
+        match f() {
+            Ok(v) => return (true, v),
+            Err(v) if Instant::now() >= deadline => return (false, v),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn journal_has_estop(path: &Path) -> Result<Record, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .find(|r| r.command == Some(CommandName::Estop) && r.accepted == Some(true))
+        .ok_or(text)
+}
+
+#[test]
+fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("takt-tui-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("control.sock");
+    let journal = dir.join("journal.jsonl");
+    // The pane outlives takt so a failure still shows what it printed; the shell traps
+    // Ctrl-C (its child gets the default action back, and takt its own handler).
+    let script = format!(
+        "trap : INT; '{}' run config/cell.toml --tui --socket '{}' --journal '{}' 2>'{}'; \
+         echo TAKT EXITED $?; sleep 600",
+        env!("CARGO_BIN_EXE_takt"),
+        socket.display(),
+        journal.display(),
+        dir.join("stderr").display(),
+    );
+    let tmux = Tmux::new();
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "takt",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-c",
+        root.to_str().unwrap(),
+        "sh",
+        "-c",
+        &script,
+    ]);
+
+    // The console is up and attached: the help line, the axes, and no connection banner.
+    let (up, screen) = tmux.wait_for(Duration::from_secs(60), |s| {
+        s.contains("Space/F1 E-STOP") && s.contains("gantry-1") && s.contains("│z ")
+    });
+    assert!(up, "the console did not come up:\n{screen}");
+    assert!(!screen.contains("E-STOP LATCHED"), "{screen}");
+
+    tmux.cmd(&["send-keys", "-t", "takt", "Space"]);
+    let (latched, screen) =
+        tmux.wait_for(Duration::from_secs(20), |s| s.contains("E-STOP LATCHED"));
+    assert!(latched, "no e-stop banner after Space:\n{screen}");
+    println!("{screen}");
+
+    // The controller itself latched it (not just the screen).
+    let mut client = Client::connect(&socket).unwrap();
+    let (ok, status) = poll(Duration::from_secs(10), || {
+        let s = client.status().unwrap();
+        if s.estop_latched && s.cell == "aborted" {
+            Ok(s)
+        } else {
+            Err(s)
+        }
+    });
+    assert!(
+        ok,
+        "controller: latched {} cell {}",
+        status.estop_latched, status.cell
+    );
+    assert_eq!(
+        status.trip.map(|t| t.cause).as_deref(),
+        Some("estop_command")
+    );
+
+    // And the journal has the operator's e-stop, accepted, from the console.
+    let (_, found) = poll(Duration::from_secs(10), || {
+        match journal_has_estop(&journal) {
+            Ok(r) => Ok(Ok(r)),
+            Err(text) => Err(Err(text)),
+        }
+    });
+    let record =
+        found.unwrap_or_else(|text| panic!("no accepted estop command in the journal:\n{text}"));
+    let by = record.by.expect("the command names who sent it");
+    assert_eq!(by.via, "in-process");
+
+    // Quitting the console leaves the controller running and still latched.
+    tmux.cmd(&["send-keys", "-t", "takt", "q"]);
+    let (gone, screen) = tmux.wait_for(Duration::from_secs(10), |s| !s.contains("Space/F1 E-STOP"));
+    assert!(gone, "q did not leave the console:\n{screen}");
+    assert!(!screen.contains("TAKT EXITED"), "{screen}");
+    let s = client.status().unwrap();
+    assert!(s.estop_latched);
+
+    // Ctrl-C ends the run, with its summary.
+    tmux.cmd(&["send-keys", "-t", "takt", "C-c"]);
+    let (ended, screen) = tmux.wait_for(Duration::from_secs(30), |s| s.contains("TAKT EXITED"));
+    assert!(ended, "takt did not end on Ctrl-C:\n{screen}");
+    assert!(screen.contains("parts placed:"), "{screen}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
