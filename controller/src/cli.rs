@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod commissioning;
+mod ctl;
+mod journal;
 mod run;
 mod sim;
 mod tui;
@@ -73,6 +75,11 @@ pub enum Command {
     /// The simulated cell: serve it on a CAN interface, or run it on the virtual clock.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Read the event journal (across rotated files): --since, --kind, --follow.
+    Journal(journal::JournalArgs),
+    /// Talk to a running controller through its control socket: status, watch, estop,
+    /// reset, start, hold, resume, stop, step.
+    Ctl(ctl::CtlArgs),
     /// The operator console: attach to a running controller through its control socket.
     Tui(tui::TuiArgs),
 }
@@ -105,6 +112,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dump(args) => commissioning::dump(args),
         Command::Run(args) => run::run(args),
         Command::Sim(cmd) => sim::sim(cmd),
+        Command::Journal(args) => journal::journal(args),
+        Command::Ctl(args) => ctl::ctl(args),
         Command::Tui(args) => tui::tui(args),
     }
 }

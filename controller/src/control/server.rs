@@ -568,9 +568,6 @@ impl Hub {
             }
         }
         let mut stop = Record::new("controller_stop", "the controller stopped");
-        if let Some(s) = &self.latest {
-            stop.cycle_s = Some(s.at.as_micros() as f64 / 1e6);
-        }
         self.journal(&mut stop);
         if let Some(j) = &mut self.journal
             && j.sync().is_err()
