@@ -262,10 +262,12 @@ fn should_end(
         *stop_sent = true;
         commands.send(Command::Stop);
     }
-    // With the operator console up, a tripped cell waits for the operator's reset and
-    // start; without it, or once asked to end, the run ends with the cell aborted.
+    // While an operator can reset — the console is up, or (in real time) the control
+    // socket is served — a tripped cell waits for the reset and start; otherwise, or once
+    // asked to end, the run ends with the cell aborted.
+    let operator = super::tui::beside_up() || (!args.fast && !args.control.no_socket);
     if cell.state() == CellState::Aborted
-        && (!super::tui::beside_up() || timed_out || stop.load(Ordering::Relaxed))
+        && (!operator || timed_out || stop.load(Ordering::Relaxed))
     {
         return true;
     }

@@ -1,0 +1,342 @@
+//! The control socket and the journal of `takt run`, end to end against the binary:
+//! every bad request gets its error, a viewer may not command, 100 clients at once and a
+//! client that never reads leave the cycle untouched, and after SIGKILL the journal holds
+//! every command that was acknowledged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use takt_controller::control::client::{Client, Connection};
+use takt_controller::control::journal;
+use takt_controller::control::protocol::{CommandName, ErrorCode, Reply, ServerMsg, StatusMsg};
+
+/// A `takt run` of the demo cell with its socket and journal in a fresh directory.
+struct Controller {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+    journal: PathBuf,
+}
+
+impl Controller {
+    fn spawn(name: &str, extra: &[&str]) -> Controller {
+        let dir = std::env::temp_dir().join(format!("takt-ctl-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("control.sock");
+        let journal = dir.join("journal.jsonl");
+        let cell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let child = Command::new(env!("CARGO_BIN_EXE_takt"))
+            .arg("run")
+            .arg(&cell)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--journal")
+            .arg(&journal)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let c = Controller {
+            child,
+            dir,
+            socket,
+            journal,
+        };
+        // The process starts up in real time: wait for its socket to answer.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&c.socket).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the controller never served its socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.socket).unwrap()
+    }
+
+    /// Status snapshots until `pred` holds (at most `limit` of them, 10 per second).
+    fn wait_for(&self, limit: usize, pred: impl Fn(&StatusMsg) -> bool) -> StatusMsg {
+        let mut c = self.client();
+        assert!(c.subscribe(Some(10.0), false).unwrap().ok);
+        for _ in 0..limit {
+            if let Some(ServerMsg::Status(s)) = c.recv_timeout(Duration::from_secs(2)).unwrap()
+                && pred(&s)
+            {
+                return *s;
+            }
+        }
+        panic!("the cell never reached the state asked for");
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn error_code(r: &Reply) -> Option<ErrorCode> {
+    r.error.as_ref().map(|e| e.code)
+}
+
+/// Reads messages until the reply to request `id` (or the one without an id).
+fn reply_to(c: &mut Client, id: Option<u64>) -> Reply {
+    for _ in 0..1000 {
+        if let Some(ServerMsg::Reply(r)) = c.recv_timeout(Duration::from_secs(5)).unwrap()
+            && r.id == id
+        {
+            return r;
+        }
+    }
+    panic!("no reply to {id:?}");
+}
+
+#[test]
+fn bad_requests_get_their_error_and_the_connection_goes_on() {
+    let ctl = Controller::spawn("errors", &[]);
+    ctl.wait_for(100, |s| s.cell == "execute");
+    let mut c = ctl.client();
+    assert_eq!(c.hello().protocol, 1);
+    c.send_raw(b"{\"id\": 1, \"op\": ").unwrap();
+    assert_eq!(
+        error_code(&reply_to(&mut c, None)),
+        Some(ErrorCode::MalformedJson)
+    );
+    c.send_raw(br#"{"id":2,"op":"command","command":"self_destruct"}"#)
+        .unwrap();
+    assert_eq!(
+        error_code(&reply_to(&mut c, Some(2))),
+        Some(ErrorCode::UnknownCommand)
+    );
+    c.send_raw(br#"{"id":3,"op":"teleport"}"#).unwrap();
+    assert_eq!(
+        error_code(&reply_to(&mut c, Some(3))),
+        Some(ErrorCode::UnknownOp)
+    );
+    let mut long = br#"{"id":4,"op":"status","pad":""#.to_vec();
+    long.extend(std::iter::repeat_n(b'x', 10_000));
+    long.extend_from_slice(b"\"}");
+    c.send_raw(&long).unwrap();
+    assert_eq!(
+        error_code(&reply_to(&mut c, None)),
+        Some(ErrorCode::LineTooLong)
+    );
+    c.send_raw(br#"{"id":5,"op":"subscribe","status_hz":1000}"#)
+        .unwrap();
+    assert_eq!(
+        error_code(&reply_to(&mut c, Some(5))),
+        Some(ErrorCode::BadRequest)
+    );
+    // A command the state does not allow: refused, the cell unchanged, still journaled.
+    let r = c.command(CommandName::Resume).unwrap();
+    assert_eq!(error_code(&r), Some(ErrorCode::NotAllowedInState), "{r:?}");
+    assert!(r.journal_seq.is_some());
+    // The connection is still good.
+    let s = c.status().unwrap();
+    assert_eq!(s.cell, "execute");
+    assert_eq!(s.axes.len(), 5);
+    assert_eq!(s.inputs.len(), 5);
+    assert_eq!(s.buses.len(), 1);
+    assert_eq!(s.buses[0].nodes.len(), 6);
+    assert!(
+        s.buses[0]
+            .nodes
+            .iter()
+            .all(|n| n.alive && n.nmt == "operational")
+    );
+    assert!(s.step.is_some());
+    // E-stop, then reset: each acknowledged, the latch visible in between.
+    assert!(c.command(CommandName::Estop).unwrap().ok);
+    let s = ctl.wait_for(50, |s| s.cell == "aborted");
+    assert!(s.estop_latched);
+    assert_eq!(s.trip.unwrap().cause, "estop_command");
+    assert!(c.command(CommandName::Reset).unwrap().ok);
+    ctl.wait_for(50, |s| s.cell == "stopped" && !s.estop_latched);
+}
+
+#[test]
+fn a_viewer_may_watch_but_not_command() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running a client as another user needs root");
+        return;
+    }
+    // nobody (65534) may open the socket through its group, and is no operator.
+    let mut ctl = Controller::spawn("viewer", &["--socket-group", "65534"]);
+    ctl.wait_for(100, |s| s.cell == "execute");
+    let as_nobody = |action: &str| {
+        Command::new(env!("CARGO_BIN_EXE_takt"))
+            .args(["ctl", "--socket"])
+            .arg(&ctl.socket)
+            .arg(action)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody("estop");
+    let reply: Reply = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(!out.status.success());
+    assert_eq!(error_code(&reply), Some(ErrorCode::NotPermitted));
+    let out = as_nobody("status");
+    assert!(out.status.success());
+    let status: StatusMsg = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!status.estop_latched, "the viewer's e-stop was not taken");
+    // Every record is written as it happens: what is there when the controller dies is
+    // the whole story.
+    ctl.child.kill().unwrap();
+    ctl.child.wait().unwrap();
+    let (records, bad) = journal::read(&ctl.journal).unwrap();
+    assert!(bad.is_empty());
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.command == Some(CommandName::Estop)),
+        "a refused viewer command never reaches the cell"
+    );
+}
+
+#[test]
+fn a_hundred_clients_and_one_that_never_reads_leave_the_cycle_alone() {
+    let ctl = Controller::spawn("crowd", &[]);
+    let before = ctl.wait_for(100, |s| s.cell == "execute");
+    // Subscribed to everything at the fastest rate, and never reading a byte.
+    let mut stalled = UnixStream::connect(&ctl.socket).unwrap();
+    stalled
+        .write_all(b"{\"id\":1,\"op\":\"subscribe\",\"status_hz\":50}\n")
+        .unwrap();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let socket = ctl.socket.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(&socket).unwrap();
+                assert!(c.subscribe(Some(20.0), true).unwrap().ok);
+                let mut statuses = 0;
+                while statuses < 5 {
+                    if let Some(ServerMsg::Status(_)) =
+                        c.recv_timeout(Duration::from_secs(5)).unwrap()
+                    {
+                        statuses += 1;
+                    }
+                }
+                c.status().unwrap().cycles
+            })
+        })
+        .collect();
+    let served = clients
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|&cycles| cycles > before.cycles)
+        .count();
+    assert_eq!(served, 100, "every client got its status stream and reply");
+    let after = ctl.client().status().unwrap();
+    assert!(after.cycles > before.cycles + 250, "the cell kept cycling");
+    assert_eq!(
+        after.timing.dropped_events, 0,
+        "the cycle never lost an event"
+    );
+    assert_eq!(
+        after.timing.overruns, before.timing.overruns,
+        "no cycle overran its period while the clients came and went"
+    );
+    assert!(after.timing.latency.samples > 0);
+    drop(stalled);
+}
+
+#[test]
+fn a_client_that_reads_too_slowly_is_told_what_it_missed() {
+    // Simulated time as fast as the CPU allows: events come faster than anyone reads.
+    let ctl = Controller::spawn("slow", &["--fast", "--duration", "100000s"]);
+    let stalled = UnixStream::connect(&ctl.socket).unwrap();
+    (&stalled)
+        .write_all(b"{\"id\":1,\"op\":\"subscribe\",\"status_hz\":50}\n")
+        .unwrap();
+    // Let the cycle run far ahead: hundreds of events for a queue of 256.
+    ctl.wait_for(1000, |s| s.passes >= 20);
+    let mut reader = BufReader::new(&stalled);
+    let mut line = String::new();
+    let mut told = None;
+    for _ in 0..5000 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if let Ok(ServerMsg::Dropped { events, .. }) = serde_json::from_str(&line) {
+            told = Some(events);
+            break;
+        }
+    }
+    let dropped = told.expect("a dropped notice");
+    assert!(dropped > 0, "events were dropped for the slow client");
+    let s = ctl.client().status().unwrap();
+    assert_eq!(
+        s.timing.dropped_events, 0,
+        "the cycle never lost an event to a slow client"
+    );
+}
+
+#[test]
+fn after_sigkill_the_journal_holds_every_acknowledged_command() {
+    let mut ctl = Controller::spawn("sigkill", &[]);
+    ctl.wait_for(100, |s| s.cell == "execute");
+    let mut c = ctl.client();
+    let mut acknowledged = Vec::new();
+    for command in [
+        CommandName::Hold,
+        CommandName::Step,
+        CommandName::Resume,
+        CommandName::Hold,
+        CommandName::Resume,
+        CommandName::Estop,
+        CommandName::Start,
+        CommandName::Reset,
+    ] {
+        let r = c.command(command).unwrap();
+        // Taken or refused by the state, every answered command is acknowledged.
+        let seq = r.journal_seq.unwrap_or_else(|| panic!("{r:?}"));
+        acknowledged.push((seq, command, r.ok));
+    }
+    // Mid-run, right after the last acknowledgement.
+    ctl.child.kill().unwrap();
+    ctl.child.wait().unwrap();
+    let (records, bad) = journal::read(&ctl.journal).unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    for (seq, command, ok) in &acknowledged {
+        let r = records
+            .iter()
+            .find(|r| r.seq == *seq)
+            .unwrap_or_else(|| panic!("acknowledged {command:?} (#{seq}) not in the journal"));
+        assert_eq!(r.kind, "command");
+        assert_eq!(r.command, Some(*command));
+        assert_eq!(r.accepted, Some(*ok));
+        let by = r.by.as_ref().unwrap();
+        assert_eq!(by.uid, me);
+        assert_eq!(by.via, ctl.socket.display().to_string());
+        assert!(by.pid > 0);
+    }
+    assert!(
+        acknowledged.iter().filter(|a| a.2).count() >= 4,
+        "{acknowledged:?}"
+    );
+}
