@@ -16,6 +16,7 @@
 use takt_sequences::program::AxisConfig;
 
 use crate::motion::Limits;
+use crate::resync::AxisResync;
 
 pub use takt_drivers::cia402::PowerState;
 use takt_drivers::cia402::{Command, Controlword};
@@ -139,6 +140,10 @@ pub struct AxisCtl {
     /// What a conveyor does when the cell (re)starts: a belt that ran when the cell
     /// tripped runs again; at the first start, every belt the sequence runs.
     pub resume_belt: BeltCommand,
+    /// Statusword from the last TPDO.
+    pub statusword: u16,
+    /// Resync after a trip.
+    pub resync: AxisResync,
 }
 
 impl AxisCtl {
@@ -177,13 +182,40 @@ impl AxisCtl {
             move_owner: None,
             ramp_velocity_counts_s: 0.0,
             resume_belt: BeltCommand::Stop,
+            statusword: 0,
+            resync: AxisResync::default(),
         }
+    }
+
+    /// Where the controller believes the axis stands: the set-point of a gantry axis, the
+    /// position actual of a conveyor.
+    pub fn believed_counts(&self) -> i64 {
+        if self.conveyor {
+            self.actual_counts
+        } else {
+            self.demand_counts.round() as i64
+        }
+    }
+
+    /// True when a new position actual `position_counts`, `dt_s` after the previous one, is
+    /// further from it than the axis can travel in that time at its maximum velocity (with
+    /// its following-error window and one extra SYNC of margin for a frame that waited on
+    /// the bus): an encoder glitch, a counter reset or a reboot, not motion.
+    pub fn is_position_jump(&self, position_counts: i32, dt_s: f64, sync_period_s: f64) -> bool {
+        if !self.feedback || dt_s <= 0.0 {
+            return false;
+        }
+        let travel = (i64::from(position_counts) - self.actual_counts).abs() as f64;
+        let possible =
+            self.limits.max_velocity * (dt_s + sync_period_s) + self.following_error_counts as f64;
+        travel > possible
     }
 
     /// Takes in a statusword and position actual from a TPDO that arrived `dt_s` after the
     /// previous one.
     pub fn on_feedback(&mut self, statusword: u16, position_counts: i32, dt_s: f64) {
         self.power = PowerState::from_statusword(statusword);
+        self.statusword = statusword;
         let p = i64::from(position_counts);
         if self.feedback && dt_s > 0.0 {
             self.actual_velocity_counts_s = (p - self.actual_counts) as f64 / dt_s;

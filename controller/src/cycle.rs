@@ -20,7 +20,8 @@
 
 use core::time::Duration;
 
-use takt_drivers::can::{BusEvent, CanBus, Frame, Timestamp};
+use takt_drivers::can::{BusEvent, BusState, BusStateEvent, CanBus, Frame, Timestamp};
+use takt_drivers::canopen::emcy::FOLLOWING_ERROR;
 use takt_drivers::canopen::pdo::{
     PdoCobId, PdoCommParams, PdoConfig, PdoId, PdoMapping, TransmissionType,
     configure::pdo_config_steps, mapping::MappingEntry,
@@ -39,6 +40,7 @@ use takt_sequences::program::{
 
 use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState};
 use crate::commands::{Command, CommandQueue};
+use crate::resync::{self, ResyncEvent};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
 use crate::status::{
@@ -52,6 +54,12 @@ pub trait CycleIo {
     fn recv(&mut self, bus: usize) -> Option<Frame>;
     /// Queues `frame` on bus `bus`; false if the interface refused it.
     fn send(&mut self, bus: usize, frame: &Frame) -> bool;
+    /// True while the interface of bus `bus` is bus-off (an interface that cannot tell
+    /// never is).
+    fn bus_off(&mut self, bus: usize) -> bool {
+        let _ = bus;
+        false
+    }
 }
 
 impl CycleIo for takt_sim::Controller<'_> {
@@ -69,28 +77,59 @@ impl CycleIo for takt_sim::Controller<'_> {
     fn send(&mut self, bus: usize, frame: &Frame) -> bool {
         self.bus(bus).is_some_and(|mut p| p.try_send(frame).is_ok())
     }
+
+    fn bus_off(&mut self, bus: usize) -> bool {
+        self.bus(bus).is_some_and(|p| p.is_bus_off())
+    }
 }
 
-/// Any set of [`CanBus`]es (SocketCAN interfaces, one per cell bus).
+/// Any set of [`CanBus`]es (SocketCAN interfaces, one per cell bus), with the bus-off
+/// state each interface last reported.
 #[derive(Debug)]
-pub struct Buses<B>(pub Vec<B>);
+pub struct Buses<B> {
+    buses: Vec<B>,
+    off: Vec<bool>,
+}
+
+impl<B> Buses<B> {
+    /// The cell's buses, in the cell file's order.
+    pub fn new(buses: Vec<B>) -> Buses<B> {
+        let off = vec![false; buses.len()];
+        Buses { buses, off }
+    }
+}
 
 impl<B: CanBus> CycleIo for Buses<B> {
     fn recv(&mut self, bus: usize) -> Option<Frame> {
-        let b = self.0.get_mut(bus)?;
+        let b = self.buses.get_mut(bus)?;
         loop {
             match b.try_recv() {
                 Ok(Some(BusEvent::Frame(f))) => return Some(f.frame),
-                Ok(Some(BusEvent::State { .. })) => continue,
+                Ok(Some(BusEvent::State { event, .. })) => {
+                    // Bus-off comes as an error frame; the kernel's restart (restart-ms or
+                    // netlink) as a restarted or error-active state.
+                    let off = match event {
+                        BusStateEvent::StateChanged { state, .. } => state == BusState::BusOff,
+                        BusStateEvent::Restarted => false,
+                        _ => continue,
+                    };
+                    if let Some(o) = self.off.get_mut(bus) {
+                        *o = off;
+                    }
+                }
                 Ok(None) | Err(_) => return None,
             }
         }
     }
 
     fn send(&mut self, bus: usize, frame: &Frame) -> bool {
-        self.0
+        self.buses
             .get_mut(bus)
             .is_some_and(|b| b.try_send(frame).is_ok())
+    }
+
+    fn bus_off(&mut self, bus: usize) -> bool {
+        self.off.get(bus).copied().unwrap_or(false)
     }
 }
 
@@ -324,6 +363,17 @@ pub struct CellController {
     single_step: bool,
     estop: Option<InputId>,
     estop_commanded: bool,
+    /// Per bus: the interface was bus-off at the last look.
+    bus_off: Vec<bool>,
+    /// The trip's fault class resumes by itself: reset and start without the operator.
+    auto_resume: bool,
+    /// Automatic resumes since the last completed pass (a fault that comes back every
+    /// time stops resuming by itself after [`AUTO_RESUME_LIMIT`]).
+    auto_resumes: u32,
+    /// `[resync] persist` held when the cell tripped.
+    persist_at_trip: bool,
+    /// Held because `persist` was lost: the pass may not resume.
+    resume_held: bool,
     counters: CycleCounters,
     status: Status,
 }
@@ -336,6 +386,9 @@ const HEARTBEAT_MARGIN: f64 = 2.5;
 /// 0x605A quick stop option 2: slow down on the quick stop ramp, then switch on disabled
 /// (stop category 1 done by the drive itself).
 const QUICK_STOP_OPTION: u32 = 2;
+/// Automatic resumes in a row without a completed pass before the cell waits for the
+/// operator instead.
+pub const AUTO_RESUME_LIMIT: u32 = 3;
 /// 0x6007 abort connection option 1: the drive faults when the controller's heartbeat
 /// stops (CiA 402 §6.5.1), so a dead controller stops every drive.
 const ABORT_CONNECTION_FAULT: u32 = 1;
@@ -464,6 +517,11 @@ impl CellController {
             single_step: false,
             estop: estop_input(program),
             estop_commanded: false,
+            bus_off: vec![false; program.buses.len().max(1)],
+            auto_resume: false,
+            auto_resumes: 0,
+            persist_at_trip: false,
+            resume_held: false,
             counters: CycleCounters::default(),
             status,
             program: program.clone(),
@@ -546,7 +604,8 @@ impl CellController {
                 allowed
             }
             Command::Resume => {
-                let allowed = self.state == CellState::Held || self.state == CellState::Holding;
+                let allowed = (self.state == CellState::Held || self.state == CellState::Holding)
+                    && !self.resume_held;
                 if allowed {
                     self.set_state(CellState::Execute, now);
                 }
@@ -571,8 +630,19 @@ impl CellController {
                 true
             }
             Command::Reset => {
+                if self.state == CellState::Held && self.resume_held {
+                    // The operator has cleared the cell: the interrupted pass is abandoned.
+                    self.resume_held = false;
+                    self.sequencer.abandon();
+                    self.plant.outputs = 0;
+                    self.outbox
+                        .event(now, EventKind::Resync(ResyncEvent::PassAbandoned));
+                    self.set_state(CellState::Stopped, now);
+                    return true;
+                }
                 let allowed = self.state == CellState::Aborted;
                 if allowed {
+                    self.auto_resume = false;
                     self.estop_commanded = false;
                     self.set_state(CellState::Clearing, now);
                 }
@@ -614,6 +684,7 @@ impl CellController {
             );
         }
         self.read(now, io);
+        self.watch_buses(now, io);
         self.supervise(now, io);
         self.update_io();
         self.safety(now);
@@ -682,6 +753,14 @@ impl CellController {
             cob::EMCY => {
                 if let Ok(e) = Emergency::decode(frame) {
                     let code = e.code.0;
+                    // A drive's own following-error monitor (0x6065/0x6066) is a lost
+                    // position, not a broken drive: it resyncs like the controller's.
+                    if code == FOLLOWING_ERROR
+                        && let Some(a) = n.axis
+                        && self.startup == StartupPhase::Ready
+                    {
+                        self.raise(TripCause::FollowingError { axis: a as u16 }, now);
+                    }
                     self.outbox.event(
                         now,
                         EventKind::Emcy {
@@ -704,7 +783,13 @@ impl CellController {
                 n.syncs_without_tpdo = 0;
                 if let Some(a) = n.axis {
                     let (sw, pos) = (n.statusword, n.position_counts);
-                    self.plant.axes[a].on_feedback(sw, pos, dt);
+                    let sync_s = self.sync_period_s.get(bus).copied().unwrap_or(0.002);
+                    let axis = &mut self.plant.axes[a];
+                    let jump = axis.is_position_jump(pos, dt, sync_s);
+                    axis.on_feedback(sw, pos, dt);
+                    if jump && self.startup == StartupPhase::Ready {
+                        self.raise(TripCause::PositionJump { axis: a as u16 }, now);
+                    }
                 }
             }
         }
@@ -729,24 +814,128 @@ impl CellController {
                 n.phase = NodePhase::Configuring;
                 n.next_write = 0;
                 n.last_tpdo = None;
-                if let Some(a) = n.axis {
-                    let axis = &mut self.plant.axes[a];
-                    axis.feedback = false;
-                    if axis.homing_method != 0 {
-                        axis.homing = HomingPhase::Pending;
-                    }
-                }
+                let axis = n.axis;
                 self.raise(TripCause::Rebooted { node }, now);
+                // The resync decides whether its position survived (read back) or must be
+                // found again (homed); the cycle's start-up homing stays out of it.
+                if let Some(a) = axis {
+                    let axis = &mut self.plant.axes[a];
+                    let belief = axis.believed_counts();
+                    axis.resync.arm(belief);
+                    axis.resync.mark_rebooted(axis.actual_counts);
+                    axis.feedback = false;
+                }
             }
             HeartbeatEvent::Lost { .. } => self.raise(TripCause::HeartbeatLost { node }, now),
+            HeartbeatEvent::Recovered { .. } => self
+                .outbox
+                .event(now, EventKind::Resync(ResyncEvent::HeartbeatBack { node })),
             HeartbeatEvent::BootTimeout { .. } => {
                 self.outbox.event(now, EventKind::BootTimeout { node });
                 self.nodes[i].phase = NodePhase::Failed;
             }
-            HeartbeatEvent::Started { .. }
-            | HeartbeatEvent::StateChanged { .. }
-            | HeartbeatEvent::Recovered { .. } => {}
+            HeartbeatEvent::Started { .. } | HeartbeatEvent::StateChanged { .. } => {}
         }
+    }
+
+    /// Bus-off and recovery of each interface: bus-off trips the cell; when the
+    /// interface is back (the kernel restarts it: restart-ms or netlink), every node on
+    /// that bus must be heard again and every axis resyncs before the cell may run.
+    fn watch_buses(&mut self, now: Timestamp, io: &mut impl CycleIo) {
+        for b in 0..self.bus_off.len() {
+            let off = io.bus_off(b);
+            if off == self.bus_off[b] {
+                continue;
+            }
+            self.bus_off[b] = off;
+            let bus = b as u8;
+            if off {
+                self.outbox
+                    .event(now, EventKind::Resync(ResyncEvent::BusOff { bus }));
+                self.raise(TripCause::BusOff { bus }, now);
+            } else {
+                self.outbox
+                    .event(now, EventKind::Resync(ResyncEvent::BusRestarted { bus }));
+                for n in self.nodes.iter_mut().filter(|n| n.bus == b) {
+                    // Its frames were lost meanwhile: the feedback must come again.
+                    n.last_tpdo = None;
+                    if let Some(a) = n.axis {
+                        let axis = &mut self.plant.axes[a];
+                        axis.feedback = false;
+                        let belief = axis.believed_counts();
+                        axis.resync.arm(belief);
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when `n` is back after a trip: configured, its heartbeat heard, its feedback
+    /// arriving, its bus up.
+    fn device_back(&self, n: &NodeCtl) -> bool {
+        n.phase == NodePhase::Configured
+            && (n.heartbeat.is_alive() || n.heartbeat.timeout().is_zero())
+            && n.last_tpdo.is_some()
+            && n.syncs_without_tpdo <= self.cfg.stale_syncs
+            && !self.bus_off.get(n.bus).copied().unwrap_or(false)
+    }
+
+    /// One cycle of every axis's resync (see [`crate::resync`]); true when none is left
+    /// and every device is back.
+    fn resync(&mut self, now: Timestamp) -> bool {
+        let mut done = self.nodes.iter().all(|n| self.device_back(n));
+        for a in 0..self.plant.axes.len() {
+            let node = self.plant.axes[a].node;
+            let back = self.device_back(&self.nodes[node]);
+            let policy = self.program.axes[a].resync;
+            let axis = &mut self.plant.axes[a];
+            let rebooted = axis.resync.rebooted;
+            let before_reboot = axis.resync.before_reboot_counts;
+            let outcome = resync::advance(axis, &mut self.nodes[node].sdo, back, policy, now);
+            let axis_id = a as u16;
+            match outcome {
+                resync::Outcome::Working => {}
+                resync::Outcome::Done {
+                    action,
+                    before_counts,
+                    after_counts,
+                } => {
+                    if axis.conveyor && rebooted {
+                        // Its encoder counts from somewhere else now: an index under way
+                        // keeps its remaining distance.
+                        let shift = after_counts - before_reboot;
+                        self.sequencer
+                            .shift_index_target(&self.program, axis_id, shift);
+                    }
+                    self.outbox.event(
+                        now,
+                        EventKind::Resync(ResyncEvent::Axis {
+                            axis: axis_id,
+                            action,
+                            before_counts,
+                            after_counts,
+                        }),
+                    );
+                }
+                resync::Outcome::Lost {
+                    before_counts,
+                    read_counts,
+                } => {
+                    self.outbox.event(
+                        now,
+                        EventKind::Resync(ResyncEvent::PositionLost {
+                            axis: axis_id,
+                            before_counts,
+                            read_counts,
+                        }),
+                    );
+                    self.raise(TripCause::PositionLost { axis: axis_id }, now);
+                    return false;
+                }
+            }
+            done &= !self.plant.axes[a].resync.active();
+        }
+        done
     }
 
     /// Heartbeat deadlines, device configuration, start-up phases, homing.
@@ -958,7 +1147,9 @@ impl CellController {
         }
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
-            if n.sync_tpdo && n.syncs_without_tpdo > self.cfg.stale_syncs {
+            // Once, as the feedback goes stale: a device still silent while the cell
+            // recovers does not trip it again and again.
+            if n.sync_tpdo && n.syncs_without_tpdo == self.cfg.stale_syncs + 1 {
                 let node = n.node.get();
                 self.raise(TripCause::StaleFeedback { node }, now);
             }
@@ -982,6 +1173,16 @@ impl CellController {
         self.trip = Some(cause);
         self.trip_category = category;
         self.outbox.event(now, EventKind::Trip { cause, category });
+        self.persist_at_trip = self
+            .program
+            .resync
+            .persist
+            .is_some_and(|c| self.program.eval(c, &self.plant));
+        self.auto_resume = cause.auto_resumes(&self.program);
+        for a in &mut self.plant.axes {
+            let belief = a.believed_counts();
+            a.resync.arm(belief);
+        }
         self.sequencer.interrupt(&mut self.plant);
         let period = self.sync_period_s.first().copied().unwrap_or(0.002);
         for a in &mut self.plant.axes {
@@ -1027,9 +1228,32 @@ impl CellController {
                 for a in &mut self.plant.axes {
                     a.request = PowerRequest::Enable;
                 }
-                if self.startup == StartupPhase::Ready
-                    && self.plant.axes.iter().all(AxisCtl::is_ready)
-                {
+                if self.startup != StartupPhase::Ready || !self.resync(now) {
+                    return;
+                }
+                if self.plant.axes.iter().all(AxisCtl::is_ready) {
+                    if !self.sequencer.is_idle()
+                        && self.persist_at_trip
+                        && self
+                            .program
+                            .resync
+                            .persist
+                            .is_some_and(|c| !self.program.eval(c, &self.plant))
+                    {
+                        // What the interrupted pass had done is gone (the part left the
+                        // nozzle): resuming would count a part that is not there.
+                        self.persist_at_trip = false;
+                        self.resume_held = true;
+                        for a in &mut self.plant.axes {
+                            a.hold_here();
+                            a.state = AxisState::Standstill;
+                        }
+                        self.outbox
+                            .event(now, EventKind::Resync(ResyncEvent::ResumeHeld));
+                        self.set_state(CellState::Held, now);
+                        return;
+                    }
+                    self.persist_at_trip = false;
                     for a in &mut self.plant.axes {
                         a.hold_here();
                         a.state = AxisState::Standstill;
@@ -1083,7 +1307,20 @@ impl CellController {
                     self.set_state(CellState::Aborted, now);
                 }
             }
-            CellState::Aborted => {}
+            CellState::Aborted => {
+                let chain_ok = self.estop.is_none_or(|e| self.plant.input(e));
+                if self.auto_resume && chain_ok && !self.estop_commanded {
+                    if self.auto_resumes >= AUTO_RESUME_LIMIT {
+                        // The fault keeps coming back: the operator decides.
+                        self.auto_resume = false;
+                        return;
+                    }
+                    self.auto_resumes += 1;
+                    self.outbox
+                        .event(now, EventKind::Resync(ResyncEvent::AutoResume));
+                    self.set_state(CellState::Clearing, now);
+                }
+            }
             CellState::Clearing => {
                 let chain_ok = self.estop.is_none_or(|e| self.plant.input(e));
                 if !chain_ok || self.estop_commanded {
@@ -1102,6 +1339,10 @@ impl CellController {
                 if !faults && in_state >= Duration::from_millis(10) {
                     self.trip = None;
                     self.set_state(CellState::Stopped, now);
+                    if self.auto_resume {
+                        self.auto_resume = false;
+                        self.command(Command::Start, now);
+                    }
                 } else if in_state > self.cfg.abort_timeout {
                     self.set_state(CellState::Aborted, now);
                 }
@@ -1110,9 +1351,13 @@ impl CellController {
     }
 
     fn run_sequence(&mut self, now: Timestamp, gate: Gate) {
+        let passes = self.sequencer.passes();
         let outcome =
             self.sequencer
                 .step(&self.program, &mut self.plant, now, gate, &mut self.outbox);
+        if self.sequencer.passes() != passes {
+            self.auto_resumes = 0;
+        }
         match outcome {
             Outcome::Running => {}
             Outcome::PassEndedStop => self.set_state(CellState::Stopped, now),

@@ -8,6 +8,7 @@ pub mod console;
 pub mod control;
 pub mod cycle;
 pub mod motion;
+pub mod resync;
 pub mod rt;
 pub mod safety;
 pub mod sequencer;

@@ -16,7 +16,9 @@
 //!   2 = controlled stop with power kept (the controller ramps the set-points down).
 
 use takt_sequences::Program;
-use takt_sequences::program::{AxisId, CellView, Guards, InputId, StepId, StopCategories};
+use takt_sequences::program::{
+    AxisId, CellView, FaultClass, Guards, InputId, StepId, StopCategories,
+};
 
 /// PackML cell state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,22 +100,57 @@ pub enum TripCause {
     },
     /// The cycle overran its period (trip rule of the RT runtime).
     CycleOverrun,
+    /// The controller's CAN interface went bus-off.
+    BusOff {
+        /// Bus index.
+        bus: u8,
+    },
+    /// A position actual jumped further than the axis can move in one SYNC.
+    PositionJump {
+        /// Axis index.
+        axis: u16,
+    },
+    /// A rebooted device's position could not be recovered (an incremental encoder that
+    /// counts from zero again, and no homing method that finds a reference): the axis
+    /// must be brought to a known position by the operator.
+    PositionLost {
+        /// Axis index.
+        axis: u16,
+    },
 }
 
 impl TripCause {
+    /// The fault class of the cell file this cause belongs to.
+    pub fn class(self) -> FaultClass {
+        match self {
+            TripCause::EStopChain | TripCause::EStopCommand => FaultClass::Estop,
+            TripCause::Interlock { .. } | TripCause::Refused { .. } => FaultClass::Interlock,
+            TripCause::SoftLimit { .. } | TripCause::SequenceFault { .. } => {
+                FaultClass::SequenceFault
+            }
+            TripCause::FollowingError { .. } => FaultClass::FollowingError,
+            TripCause::HeartbeatLost { .. } => FaultClass::HeartbeatLost,
+            TripCause::Rebooted { .. } | TripCause::PositionLost { .. } => FaultClass::Rebooted,
+            TripCause::StaleFeedback { .. } => FaultClass::StaleFeedback,
+            TripCause::DriveFault { .. } => FaultClass::DriveFault,
+            TripCause::CycleOverrun => FaultClass::CycleOverrun,
+            TripCause::BusOff { .. } => FaultClass::BusOff,
+            TripCause::PositionJump { .. } => FaultClass::PositionJump,
+        }
+    }
+
     /// The stop category the cell file gives this fault class.
     pub fn category(self, c: &StopCategories) -> u8 {
-        match self {
-            TripCause::EStopChain | TripCause::EStopCommand => c.estop,
-            TripCause::Interlock { .. } | TripCause::Refused { .. } => c.interlock,
-            TripCause::SoftLimit { .. } | TripCause::SequenceFault { .. } => c.sequence_fault,
-            TripCause::FollowingError { .. } => c.following_error,
-            TripCause::HeartbeatLost { .. }
-            | TripCause::Rebooted { .. }
-            | TripCause::StaleFeedback { .. } => c.heartbeat_lost,
-            TripCause::DriveFault { .. } => c.drive_fault,
-            TripCause::CycleOverrun => c.cycle_overrun,
-        }
+        c.of(self.class())
+    }
+
+    /// True when the cell file lets the cell resync and resume by itself after this trip.
+    /// An e-stop or an interlock never does (the checker refuses them in `auto_resume`;
+    /// this holds even for a hand-built program), nor a lost position.
+    pub fn auto_resumes(self, program: &Program) -> bool {
+        !matches!(self.class(), FaultClass::Estop | FaultClass::Interlock)
+            && !matches!(self, TripCause::PositionLost { .. })
+            && program.resync.auto_resumes(self.class())
     }
 }
 

@@ -38,6 +38,9 @@ struct Thread {
     parent: u16,
     /// Branches of this thread's fork still running.
     children: u16,
+    /// Where the conveyor index at `pc` must end, counts, once it started: an interrupted
+    /// index resumes to the same target (the remaining distance), not the full pitch again.
+    index_target: Option<i64>,
 }
 
 impl Thread {
@@ -48,6 +51,7 @@ impl Thread {
         since: Timestamp::ZERO,
         parent: NONE,
         children: 0,
+        index_target: None,
     };
 }
 
@@ -162,6 +166,30 @@ impl Sequencer {
         }
         for a in &mut plant.axes {
             a.move_owner = None;
+        }
+    }
+
+    /// Abandons the pass under way (the operator cleared the cell after a resume was
+    /// refused): the next start begins a new pass at the entry.
+    pub fn abandon(&mut self) {
+        for (t, m) in self.threads.iter_mut().zip(self.moves.iter_mut()) {
+            *t = Thread::IDLE;
+            m.plan = None;
+        }
+    }
+
+    /// The encoder of conveyor `axis` was reset (its drive rebooted) and now reads
+    /// `shift_counts` more for the same belt position: an index under way keeps its
+    /// remaining distance.
+    pub fn shift_index_target(&mut self, program: &Program, axis: u16, shift_counts: i64) {
+        for t in &mut self.threads {
+            let indexes_axis = matches!(
+                program.instr(takt_sequences::program::InstrId(t.pc)),
+                Some(Instr::ConveyorIndex { axis: a, .. }) if a.0 == axis
+            );
+            if let (true, Some(target)) = (indexes_axis, t.index_target.as_mut()) {
+                *target += shift_counts;
+            }
         }
     }
 
@@ -331,9 +359,20 @@ impl Sequencer {
                     self.check_guards(program, plant, pc, step, Some(axis))?;
                     let a = &mut plant.axes[axis.index()];
                     let v = max_velocity_counts_s.min(a.limits.max_velocity);
+                    let target = *self.threads[t]
+                        .index_target
+                        .get_or_insert(a.actual_counts + distance_counts);
+                    let remaining = target - a.actual_counts;
+                    if remaining.abs() <= a.in_position_counts {
+                        // Resumed after the belt had (nearly) arrived: nothing left to do.
+                        self.threads[t].index_target = None;
+                        a.state = AxisState::Standstill;
+                        self.next(t);
+                        return Ok(true);
+                    }
                     a.belt = BeltCommand::Index {
-                        target_counts: a.actual_counts + distance_counts,
-                        velocity_counts_s: v * (distance_counts as f64).signum(),
+                        target_counts: target,
+                        velocity_counts_s: v * (remaining as f64).signum(),
                     };
                     a.state = AxisState::Moving;
                     return Ok(false);
@@ -341,6 +380,7 @@ impl Sequencer {
                 let a = &mut plant.axes[axis.index()];
                 if matches!(a.belt, BeltCommand::Stop) && a.is_standing() {
                     a.state = AxisState::Standstill;
+                    self.threads[t].index_target = None;
                     self.next(t);
                     return Ok(true);
                 }
@@ -410,6 +450,7 @@ impl Sequencer {
                         since: now,
                         parent: t as u16,
                         children: 0,
+                        index_target: None,
                     };
                     started += 1;
                 }

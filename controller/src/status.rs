@@ -45,6 +45,8 @@ pub enum StartupPhase {
 /// Something that happened in the cycle.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EventKind {
+    /// Resync and resume after a trip (see [`crate::resync`]).
+    Resync(crate::resync::ResyncEvent),
     /// The cell changed state.
     CellState {
         /// Before.
@@ -530,6 +532,7 @@ pub fn describe(program: &Program, e: &Event) -> String {
         }
         EventKind::Emcy { node, code } => format!("EMCY from node {node}: {code:#06X}"),
         EventKind::PassDone { passes } => format!("pass {passes} done"),
+        EventKind::Resync(r) => crate::resync::describe(program, r),
         EventKind::Command {
             command,
             tag,

@@ -14,7 +14,7 @@ use crate::expr::{self, Expr, Operand};
 use crate::pdo::{self, Direction, Pdo, Transmission};
 use crate::program::{
     AxisConfig, AxisId, AxisState, BusConfig, BusId, CondOp, DeviceConfig, DeviceId, DeviceKind,
-    InputId, IoPoint, OutputId, ResyncPolicy, StopCategories,
+    FaultClass, InputId, IoPoint, OutputId, ResyncPolicy, StopCategories,
 };
 use crate::quantity::{Dim, Quantity, trim_float};
 use crate::reader::{Named, Reader, Tab, did_you_mean, one_of_list, span_or};
@@ -118,6 +118,14 @@ impl AxisDef {
     }
 }
 
+/// `[resync]` as read; its condition is compiled with the cell.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResyncDef {
+    pub auto_resume: u16,
+    pub persist: Option<Vec<CondOp>>,
+    pub hold_message: String,
+}
+
 /// An interlock as read; its condition is compiled with the cell, its step guards once the
 /// sequences are known.
 #[derive(Debug, Clone)]
@@ -148,6 +156,7 @@ pub(crate) struct Cell {
     pub teach_points: Vec<TeachPoint>,
     pub interlocks: Vec<InterlockDef>,
     pub stop_categories: StopCategories,
+    pub resync: ResyncDef,
     pub symbols: HashMap<String, (Symbol, Span)>,
     pub bus_loads: Vec<BusLoad>,
     pub bus_spans: Vec<BusSpans>,
@@ -222,6 +231,7 @@ impl Reader<'_> {
         self.set_start_positions(&mut cell, start_at);
         self.read_interlocks(&top, &mut cell);
         self.read_stop_categories(&top, &mut cell);
+        self.read_resync(&top, &mut cell);
         self.check_bus_load(&mut cell);
         cell
     }
@@ -1105,6 +1115,49 @@ impl Reader<'_> {
         }
     }
 
+    fn read_resync(&mut self, top: &Tab<'_>, cell: &mut Cell) {
+        let Some(e) = top.get("resync") else {
+            return;
+        };
+        let Some(t) = e.item.as_table_like() else {
+            return;
+        };
+        let tab = self.table(t, &spec::RESYNC, e.key, "`[resync]`".into());
+        for (name, s) in tab.names("auto_resume").unwrap_or_default() {
+            match FaultClass::from_key(&name) {
+                Some(FaultClass::Estop | FaultClass::Interlock) => {
+                    self.diags
+                        .error(
+                            "auto-resume-safety",
+                            format!("a stop by `{name}` cannot resume by itself"),
+                            s,
+                        )
+                        .label("needs the operator")
+                        .help("IEC 60204-1 (9.2.5.3, 9.2.5.4) wants a manual reset before an e-stop or a guard stop is left, and a reset must not restart the machine: remove it from `auto_resume`");
+                }
+                Some(class) => cell.resync.auto_resume |= class.bit(),
+                None => {
+                    let keys = FaultClass::ALL.iter().map(|c| c.key());
+                    self.diags
+                        .error(
+                            "unknown-fault-class",
+                            format!("no fault class is called `{name}`"),
+                            s,
+                        )
+                        .label("not a fault class")
+                        .help(format!("fault classes are {}", one_of_list(keys)));
+                }
+            }
+        }
+        if let Some((text, s)) = tab.str("persist") {
+            let ss = self.str_span(s, &text);
+            cell.resync.persist = self.compile_condition(cell, &text, ss);
+        }
+        if let Some((text, _)) = tab.str("hold_message") {
+            cell.resync.hold_message = text;
+        }
+    }
+
     fn read_stop_categories(&mut self, top: &Tab<'_>, cell: &mut Cell) {
         let Some(e) = top.get("stop_categories") else {
             return;
@@ -1128,6 +1181,10 @@ impl Reader<'_> {
             drive_fault: get("drive_fault", sc.drive_fault),
             cycle_overrun: get("cycle_overrun", sc.cycle_overrun),
             sequence_fault: get("sequence_fault", sc.sequence_fault),
+            stale_feedback: get("stale_feedback", sc.stale_feedback),
+            rebooted: get("rebooted", sc.rebooted),
+            bus_off: get("bus_off", sc.bus_off),
+            position_jump: get("position_jump", sc.position_jump),
         };
         if let Some((2, s)) = tab.int("estop") {
             self.diags

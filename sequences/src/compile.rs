@@ -11,8 +11,8 @@ use crate::cell::{Cell, GuardsDef};
 use crate::diag::Sources;
 use crate::program::{
     CondOp, CondRef, CounterId, Guards, IndexRange, Instr, InstrId, Interlock, MessageId,
-    MoveTarget, OnTimeout, OutputWrite, Program, ProgramLimits, RepeatUntil, SlotId, StepId,
-    StepInfo,
+    MoveTarget, OnTimeout, OutputWrite, Program, ProgramLimits, RepeatUntil, ResyncConfig, SlotId,
+    StepId, StepInfo,
 };
 use crate::sequence::{BlockIx, ConveyorAction, Kind, SequenceSet, Speed, StepIx, Timeout};
 
@@ -51,6 +51,11 @@ pub(crate) fn compile(
             interlocks: Vec::new(),
             guarded_steps: Vec::new(),
             stop_categories: cell.stop_categories,
+            resync: ResyncConfig {
+                auto_resume: cell.resync.auto_resume,
+                persist: None,
+                hold_message: cell.resync.hold_message.clone(),
+            },
             code: Vec::new(),
             entry: InstrId(0),
             cond_ops: Vec::new(),
@@ -68,6 +73,9 @@ pub(crate) fn compile(
     c.sequence(entry, "", &mut Vec::new());
     c.prog.code.push(Instr::End);
     c.prog.limits.max_threads = threads(set, entry, 0, &mut Vec::new()) as u16;
+    if let Some(ops) = &cell.resync.persist {
+        c.prog.resync.persist = Some(c.cond(ops));
+    }
     let mut guard_lists = step_guards.iter();
     for il in &cell.interlocks {
         let require = c.cond(&il.require);

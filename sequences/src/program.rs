@@ -509,6 +509,125 @@ pub struct StopCategories {
     pub cycle_overrun: u8,
     /// Wait timeout or `fault` step.
     pub sequence_fault: u8,
+    /// No feedback PDO for too many SYNCs.
+    pub stale_feedback: u8,
+    /// A device sent boot-up while the cell ran (it rebooted).
+    pub rebooted: u8,
+    /// The controller's CAN interface went bus-off.
+    pub bus_off: u8,
+    /// A position actual jumped further than the axis can move in one SYNC.
+    pub position_jump: u8,
+}
+
+impl StopCategories {
+    /// The stop category of `class`.
+    pub fn of(&self, class: FaultClass) -> u8 {
+        match class {
+            FaultClass::Estop => self.estop,
+            FaultClass::Interlock => self.interlock,
+            FaultClass::FollowingError => self.following_error,
+            FaultClass::HeartbeatLost => self.heartbeat_lost,
+            FaultClass::DriveFault => self.drive_fault,
+            FaultClass::CycleOverrun => self.cycle_overrun,
+            FaultClass::SequenceFault => self.sequence_fault,
+            FaultClass::StaleFeedback => self.stale_feedback,
+            FaultClass::Rebooted => self.rebooted,
+            FaultClass::BusOff => self.bus_off,
+            FaultClass::PositionJump => self.position_jump,
+        }
+    }
+}
+
+/// A class of fault, as `[stop_categories]` and `[resync] auto_resume` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultClass {
+    /// `estop`.
+    Estop,
+    /// `interlock`.
+    Interlock,
+    /// `following_error`.
+    FollowingError,
+    /// `heartbeat_lost`.
+    HeartbeatLost,
+    /// `drive_fault`.
+    DriveFault,
+    /// `cycle_overrun`.
+    CycleOverrun,
+    /// `sequence_fault`.
+    SequenceFault,
+    /// `stale_feedback`.
+    StaleFeedback,
+    /// `rebooted`.
+    Rebooted,
+    /// `bus_off`.
+    BusOff,
+    /// `position_jump`.
+    PositionJump,
+}
+
+impl FaultClass {
+    /// Every class, in the order of the cell file's `[stop_categories]`.
+    pub const ALL: [FaultClass; 11] = [
+        FaultClass::Estop,
+        FaultClass::Interlock,
+        FaultClass::FollowingError,
+        FaultClass::HeartbeatLost,
+        FaultClass::DriveFault,
+        FaultClass::CycleOverrun,
+        FaultClass::SequenceFault,
+        FaultClass::StaleFeedback,
+        FaultClass::Rebooted,
+        FaultClass::BusOff,
+        FaultClass::PositionJump,
+    ];
+
+    /// Its key in the cell file.
+    pub fn key(self) -> &'static str {
+        match self {
+            FaultClass::Estop => "estop",
+            FaultClass::Interlock => "interlock",
+            FaultClass::FollowingError => "following_error",
+            FaultClass::HeartbeatLost => "heartbeat_lost",
+            FaultClass::DriveFault => "drive_fault",
+            FaultClass::CycleOverrun => "cycle_overrun",
+            FaultClass::SequenceFault => "sequence_fault",
+            FaultClass::StaleFeedback => "stale_feedback",
+            FaultClass::Rebooted => "rebooted",
+            FaultClass::BusOff => "bus_off",
+            FaultClass::PositionJump => "position_jump",
+        }
+    }
+
+    /// The class with cell-file key `key`.
+    pub fn from_key(key: &str) -> Option<FaultClass> {
+        FaultClass::ALL.into_iter().find(|c| c.key() == key)
+    }
+
+    /// Its bit in [`ResyncConfig::auto_resume`].
+    pub fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// What the controller does after a resync (`[resync]` in the cell file).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResyncConfig {
+    /// Fault classes after which the cell resyncs and resumes by itself, one bit per
+    /// [`FaultClass::bit`]; the others wait for the operator's reset and start.
+    pub auto_resume: u16,
+    /// What the interrupted pass has done that must still be so at resume (the part on
+    /// the nozzle): if it held when the cell tripped and no longer does, the cell holds
+    /// with [`ResyncConfig::hold_message`] instead of resuming.
+    pub persist: Option<CondRef>,
+    /// The operator's message when `persist` was lost.
+    pub hold_message: String,
+}
+
+impl ResyncConfig {
+    /// True when the cell may resume by itself after a fault of `class`.
+    pub fn auto_resumes(&self, class: FaultClass) -> bool {
+        self.auto_resume & class.bit() != 0
+    }
 }
 
 impl Default for StopCategories {
@@ -521,6 +640,10 @@ impl Default for StopCategories {
             drive_fault: 0,
             cycle_overrun: 1,
             sequence_fault: 2,
+            stale_feedback: 1,
+            rebooted: 1,
+            bus_off: 1,
+            position_jump: 1,
         }
     }
 }
@@ -568,6 +691,8 @@ pub struct Program {
     pub guarded_steps: Vec<StepId>,
     /// Stop categories.
     pub stop_categories: StopCategories,
+    /// Resync and resume.
+    pub resync: ResyncConfig,
     /// The instructions.
     pub code: Vec<Instr>,
     /// First instruction of a pass.

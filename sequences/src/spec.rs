@@ -211,6 +211,13 @@ pub static CELL_FILE: TableSpec = TableSpec {
             "IEC 60204-1 stop category (0, 1 or 2) per fault class.",
             "{ estop = 1 }",
         ),
+        f(
+            "resync",
+            Ty::Table(&RESYNC),
+            false,
+            "Resync and resume after a lost position.",
+            "{ auto_resume = [\"following_error\"] }",
+        ),
     ],
     one_of: &[],
 };
@@ -717,6 +724,65 @@ pub static STOP_CATEGORIES: TableSpec = TableSpec {
             false,
             "A wait timed out or a `fault` step ran (default 2).",
             "2",
+        ),
+        f(
+            "stale_feedback",
+            Ty::Int { min: 0, max: 2 },
+            false,
+            "A drive's feedback PDO stopped coming (default 1).",
+            "1",
+        ),
+        f(
+            "rebooted",
+            Ty::Int { min: 0, max: 2 },
+            false,
+            "A device sent boot-up while the cell ran: it rebooted (default 1).",
+            "1",
+        ),
+        f(
+            "bus_off",
+            Ty::Int { min: 0, max: 2 },
+            false,
+            "The controller's CAN interface went bus-off (default 1).",
+            "1",
+        ),
+        f(
+            "position_jump",
+            Ty::Int { min: 0, max: 2 },
+            false,
+            "A position actual jumped further than the axis can move in one SYNC (default 1).",
+            "1",
+        ),
+    ],
+    one_of: &[],
+};
+
+/// Spec of one table.
+pub static RESYNC: TableSpec = TableSpec {
+    id: "resync",
+    what: "resync",
+    doc: "After a fault that lost a position: which fault classes resync and resume by themselves, and what must hold for the interrupted pass to resume.",
+    fields: &[
+        f(
+            "auto_resume",
+            Ty::Names,
+            false,
+            "Fault classes (keys of `[stop_categories]`) after which the cell resyncs and resumes without the operator; the others wait for reset and start. Never `estop` or `interlock`.",
+            "[\"following_error\", \"heartbeat_lost\"]",
+        ),
+        f(
+            "persist",
+            Ty::Expr,
+            false,
+            "What the interrupted pass has done that must still be so when it resumes: if this held when the cell stopped and no longer does (the part left the nozzle), the cell holds with `hold_message` instead of guessing.",
+            "\"vacuum_ok\"",
+        ),
+        f(
+            "hold_message",
+            Ty::Str,
+            false,
+            "What the operator reads when `persist` is false.",
+            "\"the part is no longer on the nozzle\"",
         ),
     ],
     one_of: &[],

@@ -607,6 +607,14 @@ pub struct ControllerPort<'a> {
     bus: &'a mut TimedBus,
 }
 
+impl ControllerPort<'_> {
+    /// True while the controller's interface is bus-off (the state a SocketCAN interface
+    /// reports through its error frames and netlink).
+    pub fn is_bus_off(&self) -> bool {
+        self.bus.controller_state == BusState::BusOff
+    }
+}
+
 impl CanBus for ControllerPort<'_> {
     fn try_recv(&mut self) -> Result<Option<BusEvent>, BusError> {
         let event = self.bus.inbox.pop_front();

@@ -415,6 +415,9 @@ impl View {
                 r.code = Some(u32::from(code));
                 r
             }
+            EventKind::Resync(ev) => {
+                Record::new("resync", crate::resync::describe(&self.program, ev))
+            }
             EventKind::PassDone { passes } => {
                 let mut r = Record::new("pass_done", format!("pass {passes} done"));
                 r.total = Some(passes);
