@@ -106,3 +106,18 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QuietWhileHeld {
         *self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_gives_the_terminal_back_before_the_message() {
+        install_panic_hook();
+        // As if the console held the terminal (raw mode cannot be entered without one).
+        HELD.store(true, Ordering::Relaxed);
+        let result = std::panic::catch_unwind(|| panic!("a bug in the console"));
+        assert!(result.is_err());
+        assert!(!held(), "the panic hook did not restore the terminal");
+    }
+}

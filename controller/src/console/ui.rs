@@ -318,12 +318,11 @@ fn draw_link_banner(frame: &mut Frame, area: Rect, link: &Link) {
             attempts,
             retry_in_ms,
         } => (
-            format!("NO CONNECTION TO THE CONTROLLER: {reason}"),
             format!(
-                "retry in {:.1} s (attempt {attempts}) · values below are the last known · \
-                 the controller does not depend on this console",
+                "NO CONNECTION TO THE CONTROLLER · retry in {:.1} s (attempt {attempts})",
                 *retry_in_ms as f64 / 1000.0
             ),
+            format!("{reason} · the controller does not depend on this console"),
         ),
     };
     frame.render_widget(
