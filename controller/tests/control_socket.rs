@@ -166,6 +166,23 @@ fn bad_requests_get_their_error_and_the_connection_goes_on() {
     assert_eq!(s.trip.unwrap().cause, "estop_command");
     assert!(c.command(CommandName::Reset).unwrap().ok);
     ctl.wait_for(50, |s| s.cell == "stopped" && !s.estop_latched);
+    // As `socat` does: send, close the sending side, read to the end — every reply owed
+    // arrives before the connection closes.
+    let mut once = UnixStream::connect(&ctl.socket).unwrap();
+    once.write_all(
+        b"{\"id\":7,\"op\":\"status\"}\n{\"id\":8,\"op\":\"command\",\"command\":\"start\"}\n",
+    )
+    .unwrap();
+    once.shutdown(std::net::Shutdown::Write).unwrap();
+    let replies: Vec<Reply> = BufReader::new(once)
+        .lines()
+        .filter_map(|l| match serde_json::from_str(&l.unwrap()) {
+            Ok(ServerMsg::Reply(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies.iter().all(|r| r.ok), "{replies:?}");
 }
 
 #[test]

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! [`Connection`] is what a screen needs from a controller; [`Client`] implements it over
-//! the socket and `server::LocalClient` in-process, with the same messages.
+//! the socket and [`super::server::LocalClient`] in-process, with the same messages.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Write};

@@ -57,6 +57,8 @@ pub const MAX_CLIENTS: usize = 256;
 /// How long a command may wait for the cycle's answer before its client is told the
 /// controller did not take it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// A client's writer gives up on a client that read nothing for this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the hub looks at status rates and the journal's sync when no event comes.
 const HUB_TICK: Duration = Duration::from_millis(2);
 
@@ -263,6 +265,9 @@ struct ClientSlot {
     next_status: Instant,
     last_status_seq: u64,
     events: bool,
+    /// The peer closed its sending side: it gets the replies still owed, then the
+    /// connection closes.
+    reading_done: bool,
 }
 
 #[derive(Debug)]
@@ -580,6 +585,10 @@ impl Hub {
         for c in self.clients.values() {
             c.out.push(Arc::clone(&bye));
             c.out.close();
+            // The readers end; the writers send what is queued, then end too.
+            if let Some(s) = &c.stream {
+                let _ = s.shutdown(std::net::Shutdown::Read);
+            }
         }
         self.summary
     }
@@ -719,9 +728,7 @@ impl Hub {
             if !synced {
                 self.summary.journal_errors += 1;
             }
-            if let Some(c) = self.clients.get(&p.client) {
-                c.out.push(Arc::new(ServerMsg::Reply(reply)));
-            }
+            self.reply(p.client, reply);
         }
         self.broadcast_event(r);
     }
@@ -781,16 +788,17 @@ impl Hub {
             .map(|(&t, _)| t)
             .collect();
         for t in late {
-            if let Some(p) = self.pending.remove(&t)
-                && let Some(c) = self.clients.get(&p.client)
-            {
-                c.out.push(Arc::new(ServerMsg::Reply(Reply::error(
-                    Some(p.request),
-                    ErrorCode::Busy,
-                    format!(
-                        "the cell did not take the command within {COMMAND_TIMEOUT:?}; it may still"
+            if let Some(p) = self.pending.remove(&t) {
+                self.reply(
+                    p.client,
+                    Reply::error(
+                        Some(p.request),
+                        ErrorCode::Busy,
+                        format!(
+                            "the cell did not take the command within {COMMAND_TIMEOUT:?}; it may still"
+                        ),
                     ),
-                ))));
+                );
             }
         }
     }
@@ -821,19 +829,37 @@ impl Hub {
                         next_status: Instant::now(),
                         last_status_seq: 0,
                         events: false,
+                        reading_done: false,
                     },
                 );
             }
             HubIn::Gone { id } => {
-                if let Some(c) = self.clients.remove(&id) {
-                    c.out.close();
-                    if let Some(s) = &c.stream {
-                        let _ = s.shutdown(std::net::Shutdown::Both);
-                    }
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.reading_done = true;
+                    c.status_every = None;
+                    c.events = false;
                 }
-                self.pending.retain(|_, p| p.client != id);
+                self.retire_if_done(id);
             }
             HubIn::Request { id, request } => self.on_request(id, request),
+        }
+    }
+
+    /// Queues a reply to a command; a client that stopped sending is closed once it has
+    /// every reply it is owed.
+    fn reply(&mut self, client: u64, reply: Reply) {
+        if let Some(c) = self.clients.get(&client) {
+            c.out.push(Arc::new(ServerMsg::Reply(reply)));
+        }
+        self.retire_if_done(client);
+    }
+
+    fn retire_if_done(&mut self, client: u64) {
+        let done = self.clients.get(&client).is_some_and(|c| c.reading_done)
+            && !self.pending.values().any(|p| p.client == client);
+        if done && let Some(c) = self.clients.remove(&client) {
+            // The writer sends what is queued, then ends the connection.
+            c.out.close();
         }
     }
 
@@ -1047,6 +1073,8 @@ fn serve(
         ..ctx.hello.clone()
     })));
     let writer_stream = stream.try_clone()?;
+    // A client that has not taken a byte for this long is gone as far as takt cares.
+    writer_stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let reader_stream = stream.try_clone()?;
     ctx.to_hub
         .send(HubIn::Connect {
@@ -1067,7 +1095,6 @@ fn serve(
         .name(format!("takt-ctl-r{id}"))
         .spawn(move || {
             read_loop(reader_stream, id, &out, &to_hub);
-            out.close();
             let _ = to_hub.send(HubIn::Gone { id });
             live.fetch_sub(1, Ordering::SeqCst);
         })?;
