@@ -51,10 +51,12 @@ impl Tmux {
 
     /// Polls the screen until `done` holds, at most `limit`; the last screen either way.
     fn wait_for(&self, limit: Duration, done: impl Fn(&str) -> bool) -> (bool, String) {
-        poll(limit, || {
-            let s = self.screen();
-            if done(&s) { Ok(s) } else { Err(s) }
-        })
+        let mut last = String::new();
+        let ok = poll(limit, || {
+            last = self.screen();
+            done(&last)
+        });
+        (ok, last)
     }
 }
 
@@ -66,15 +68,17 @@ impl Drop for Tmux {
     }
 }
 
-/// Calls `f` every 50 ms until it returns `Ok` or `limit` passes; the last answer.
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Result<T, T>) -> (bool, T) {
+/// Calls `f` every 50 ms until it returns `true` or `limit` passes; whether it did.
+fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        match f() {
-            Ok(v) => return (true, v),
-            Err(v) if Instant::now() >= deadline => return (false, v),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        if f() {
+            return true;
         }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -136,13 +140,10 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
 
     // The controller itself latched it (not just the screen).
     let mut client = Client::connect(&socket).unwrap();
-    let (ok, status) = poll(Duration::from_secs(10), || {
-        let s = client.status().unwrap();
-        if s.estop_latched && s.cell == "aborted" {
-            Ok(s)
-        } else {
-            Err(s)
-        }
+    let mut status = client.status().unwrap();
+    let ok = poll(Duration::from_secs(10), || {
+        status = client.status().unwrap();
+        status.estop_latched && status.cell == "aborted"
     });
     assert!(
         ok,
@@ -155,11 +156,10 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
     );
 
     // And the journal has the operator's e-stop, accepted, from the console.
-    let (_, found) = poll(Duration::from_secs(10), || {
-        match journal_has_estop(&journal) {
-            Ok(r) => Ok(Ok(r)),
-            Err(text) => Err(Err(text)),
-        }
+    let mut found = Err(String::new());
+    poll(Duration::from_secs(10), || {
+        found = journal_has_estop(&journal);
+        found.is_ok()
     });
     let record =
         found.unwrap_or_else(|text| panic!("no accepted estop command in the journal:\n{text}"));

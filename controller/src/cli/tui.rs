@@ -36,7 +36,7 @@ pub fn tui(args: TuiArgs) -> ExitCode {
     let path = args.socket;
     let name = path.display().to_string();
     let source = Attached::new(|| Client::connect(&path));
-    match console::run(source, &name, || !stop.load(Ordering::Relaxed)) {
+    match console::run(source, &name, || !stop.load(Ordering::Relaxed), None) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("takt tui: terminal: {e}");
@@ -85,7 +85,12 @@ where
         .name("takt-console".to_owned())
         .spawn(move || {
             let source = Attached::new(connect);
-            if let Err(e) = console::run(source, &name, || !flag.load(Ordering::Relaxed)) {
+            // Ctrl-C in the console ends the run, as it does without the console.
+            let interrupt = || {
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGINT);
+            };
+            let go_on = || !flag.load(Ordering::Relaxed);
+            if let Err(e) = console::run(source, &name, go_on, Some(&interrupt)) {
                 tracing::warn!("the console could not hold the terminal: {e}");
             }
         });

@@ -2,7 +2,9 @@
 //!
 //! E-stop (Space or F1) acts on the first press in every mode, a pending confirmation
 //! included: a question on the screen must never stand between the operator and the stop.
-//! Quit leaves the console only; the cell keeps running.
+//! Quit leaves the console only; the cell keeps running. Ctrl-C means what it means in
+//! that terminal without the console: it ends `takt run` (at the end of the pass), and it
+//! ends `takt tui`.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -17,6 +19,8 @@ pub enum Action {
     Confirm(Command),
     /// Leave the console (the cell keeps running).
     Quit,
+    /// Ctrl-C: what an interrupt means where the console runs (see [`super::run`]).
+    Interrupt,
     /// Scroll the event log back (positive) or forward (negative) by lines.
     Scroll(isize),
     /// Show the newest event again.
@@ -42,8 +46,7 @@ pub fn action(key: KeyEvent) -> Action {
         return Action::None;
     }
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        // Ctrl-C leaves the console like q; it must not stop the cell either.
-        return Action::Quit;
+        return Action::Interrupt;
     }
     match key.code {
         KeyCode::Char(' ') | KeyCode::F(1) => Action::Send(Command::EStop),
@@ -141,7 +144,7 @@ mod tests {
         assert_eq!(action(key(KeyCode::Char('q'))), Action::Quit);
         assert_eq!(
             action(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Action::Quit
+            Action::Interrupt
         );
     }
 

@@ -67,6 +67,17 @@ fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What a key means for the console itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// Go on.
+    Stay,
+    /// The operator leaves the console.
+    Quit,
+    /// Ctrl-C.
+    Interrupt,
+}
+
 /// The console's state beside the screen: when to try the link again.
 #[derive(Debug)]
 pub struct Console<S> {
@@ -157,12 +168,12 @@ impl<S: Source> Console<S> {
         }
     }
 
-    /// Handles one key; true when the operator quits the console.
-    pub fn key(&mut self, key: KeyEvent) -> bool {
+    /// Handles one key; says whether the console goes on.
+    pub fn key(&mut self, key: KeyEvent) -> KeyOutcome {
         if keys::is_estop(key) {
             self.screen.pending = None;
             self.send(Command::EStop);
-            return false;
+            return KeyOutcome::Stay;
         }
         if let Some(command) = self.screen.pending {
             if let Some(yes) = keys::answer(key) {
@@ -174,12 +185,13 @@ impl<S: Source> Console<S> {
                         Some((format!("{}: cancelled", command_name(command)), false));
                 }
             }
-            return false;
+            return KeyOutcome::Stay;
         }
         match keys::action(key) {
             Action::Send(command) => self.send(command),
             Action::Confirm(command) => self.screen.pending = Some(command),
-            Action::Quit => return true,
+            Action::Quit => return KeyOutcome::Quit,
+            Action::Interrupt => return KeyOutcome::Interrupt,
             Action::Scroll(lines) => {
                 let max = self.screen.log.len();
                 self.screen.scroll = self.screen.scroll.saturating_add_signed(lines).min(max);
@@ -187,7 +199,7 @@ impl<S: Source> Console<S> {
             Action::ScrollEnd => self.screen.scroll = 0,
             Action::None => {}
         }
-        false
+        KeyOutcome::Stay
     }
 
     fn send(&mut self, command: Command) {
@@ -227,7 +239,16 @@ const FRAME: Duration = Duration::from_millis(50);
 
 /// Runs the console on the terminal until the operator quits (or `keep_going` says stop).
 /// The terminal is restored on every way out, a panic included.
-pub fn run<S: Source>(source: S, name: &str, keep_going: impl Fn() -> bool) -> io::Result<()> {
+///
+/// Ctrl-C reaches the console as a key (the terminal is in raw mode): with `interrupt`
+/// the console calls it and stays up (beside the cell, it ends the run as Ctrl-C did
+/// before, and the console shows the cell stopping); without, Ctrl-C leaves the console.
+pub fn run<S: Source>(
+    source: S,
+    name: &str,
+    keep_going: impl Fn() -> bool,
+    interrupt: Option<&dyn Fn()>,
+) -> io::Result<()> {
     let mut console = Console::new(source, name);
     let mut guard = terminal::TerminalGuard::take()?;
     while keep_going() {
@@ -235,8 +256,17 @@ pub fn run<S: Source>(source: S, name: &str, keep_going: impl Fn() -> bool) -> i
         guard.terminal.draw(|f| ui::draw(f, &console.screen))?;
         if event::poll(FRAME)? {
             if let TermEvent::Key(key) = event::read()? {
-                if console.key(key) {
-                    break;
+                match (console.key(key), interrupt) {
+                    (KeyOutcome::Stay, _) => {}
+                    (KeyOutcome::Quit, _) | (KeyOutcome::Interrupt, None) => break,
+                    (KeyOutcome::Interrupt, Some(f)) => {
+                        f();
+                        console.screen.notice = Some((
+                            "Ctrl-C: the run ends at the end of this pass (q leaves the console only)"
+                                .to_owned(),
+                            false,
+                        ));
+                    }
                 }
             }
         }
@@ -320,9 +350,9 @@ mod tests {
     fn the_other_keys_send_their_command_and_quit_sends_none() {
         let mut c = connected();
         for k in ['h', 'r', 'n', 's'] {
-            assert!(!c.key(key(KeyCode::Char(k))));
+            assert_eq!(c.key(key(KeyCode::Char(k))), KeyOutcome::Stay);
         }
-        assert!(c.key(key(KeyCode::Char('q'))));
+        assert_eq!(c.key(key(KeyCode::Char('q'))), KeyOutcome::Quit);
         assert_eq!(
             c.source.sent,
             [
