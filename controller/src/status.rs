@@ -194,6 +194,8 @@ pub struct BusStatus {
     pub tx_refused: u64,
     /// Worst-case stuffed bits of every frame in and out, interframe space included.
     pub bits: u64,
+    /// The interface reported bus-off (and has not recovered).
+    pub bus_off: bool,
 }
 
 /// Counts every frame through a [`CycleIo`] per bus into [`BusStatus`]es: the cycle wraps
@@ -232,6 +234,14 @@ impl<I: CycleIo> CycleIo for MeteredIo<'_, I> {
             }
         }
         sent
+    }
+
+    fn bus_off(&mut self, bus: usize) -> bool {
+        let off = self.io.bus_off(bus);
+        if let Some(b) = self.buses.get_mut(bus) {
+            b.bus_off = off;
+        }
+        off
     }
 }
 
@@ -578,4 +588,75 @@ pub fn step_index(program: &Program, instr: u32) -> Option<usize> {
         _ => None,
     };
     step.map(|s| s.index())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bus 0 delivers one frame and is bus-off; bus 1 refuses every send.
+    struct Fake {
+        pending: Option<Frame>,
+    }
+
+    impl CycleIo for Fake {
+        fn recv(&mut self, bus: usize) -> Option<Frame> {
+            if bus == 0 { self.pending.take() } else { None }
+        }
+
+        fn send(&mut self, bus: usize, _frame: &Frame) -> bool {
+            bus == 0
+        }
+
+        fn bus_off(&mut self, bus: usize) -> bool {
+            bus == 0
+        }
+    }
+
+    #[test]
+    fn metered_io_counts_every_frame_per_bus_and_passes_bus_off_through() {
+        let f = Frame::standard(0x181, [0u8; 8]);
+        let mut fake = Fake { pending: Some(f) };
+        let mut buses = [BusStatus::default(); STATUS_BUSES];
+        let mut io = MeteredIo::new(&mut fake, &mut buses);
+        assert!(io.recv(0).is_some());
+        assert!(io.recv(0).is_none());
+        assert!(io.send(0, &f));
+        assert!(!io.send(1, &f));
+        assert!(io.bus_off(0));
+        assert!(!io.bus_off(1));
+        // Out of the status's range: passed through, not counted.
+        assert!(!io.send(STATUS_BUSES, &f));
+        assert_eq!(
+            buses[0],
+            BusStatus {
+                frames_in: 1,
+                frames_out: 1,
+                tx_refused: 0,
+                bits: 2 * 135,
+                bus_off: true,
+            }
+        );
+        assert_eq!(buses[1].tx_refused, 1);
+        assert!(!buses[1].bus_off);
+    }
+
+    #[test]
+    fn coarse_histogram_quantiles_are_bin_edges_capped_by_the_maximum() {
+        let mut t = CycleTiming::default();
+        for us in [3u64, 4, 4, 30, 700] {
+            t.record_wakeup(
+                Timestamp::from_micros(10_000 + us),
+                Duration::from_millis(1),
+                Duration::from_micros(400),
+            );
+        }
+        assert_eq!(t.latency.samples, 5);
+        assert_eq!(t.latency.quantile_us(0.5), 5);
+        assert_eq!(t.latency.quantile_us(1.0), 700);
+        assert_eq!(
+            t.overruns, 1,
+            "700 µs late + 400 µs of work passes the 1 ms period"
+        );
+    }
 }

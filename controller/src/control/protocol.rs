@@ -431,7 +431,8 @@ pub struct BusMsg {
     /// Frames the interface refused (transmit queue full, bus-off): the controller's error
     /// counter for this bus.
     pub tx_refused: u64,
-    /// `ok` while nothing was refused in the last interval, `refusing` otherwise.
+    /// `bus_off` while the interface reports bus-off, else `refusing` when a frame was
+    /// refused in the last interval, else `ok`.
     pub state: String,
     /// Its devices.
     pub nodes: Vec<NodeMsg>,

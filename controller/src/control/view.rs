@@ -182,7 +182,14 @@ impl View {
                 frames_in: now.frames_in,
                 frames_out: now.frames_out,
                 tx_refused: now.tx_refused,
-                state: if w.refusing { "refusing" } else { "ok" }.to_owned(),
+                state: if now.bus_off {
+                    "bus_off"
+                } else if w.refusing {
+                    "refusing"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
                 nodes,
             });
         }
