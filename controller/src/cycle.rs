@@ -548,6 +548,12 @@ impl CellController {
         self.trip
     }
 
+    /// Held because what the interrupted pass had done is gone (`[resync] persist`): a
+    /// reset abandons the pass.
+    pub fn resume_held(&self) -> bool {
+        self.resume_held
+    }
+
     /// Counters about the cycle.
     pub fn counters(&self) -> CycleCounters {
         self.counters

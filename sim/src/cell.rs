@@ -193,7 +193,9 @@ pub fn gantry_servo(
         },
         mm_per_rev: 20.0,
         start_mm: 0.0,
-        absolute_encoder: false,
+        // Multi-turn absolute encoders, as config/cell.toml says of X and Y: a reboot keeps
+        // the position, so the controller reads it back instead of homing.
+        absolute_encoder: true,
         home_switch_mm,
         homing_search_mm: travel_mm,
         defaults: DriveDefaults {
