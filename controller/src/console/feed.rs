@@ -12,7 +12,7 @@ use super::model::{
 use super::{Source, Update};
 use crate::commands::Command;
 use crate::control::client::{ClientError, Connection};
-use crate::control::protocol::{CommandName, HistogramMsg, Op, Record, ServerMsg, StatusMsg};
+use crate::control::protocol::{CommandName, HistogramMsg, Op, Record, Role, ServerMsg, StatusMsg};
 
 /// Status snapshots per second the console asks for.
 pub const STATUS_HZ: f64 = 10.0;
@@ -28,6 +28,8 @@ pub struct Attached<C, F> {
     waiting: HashMap<u64, Command>,
     /// The cell's and the sequence's names, from the controller's greeting.
     names: (String, String),
+    /// The greeting said this client is a viewer.
+    viewer: bool,
 }
 
 impl<C, F> std::fmt::Debug for Attached<C, F> {
@@ -47,6 +49,7 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Attached<C, F> {
             conn: None,
             waiting: HashMap::new(),
             names: (String::new(), String::new()),
+            viewer: false,
         }
     }
 }
@@ -63,6 +66,7 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
         .map_err(|e| e.to_string())?;
         let hello = conn.hello();
         self.names = (hello.cell.clone(), hello.sequence.clone());
+        self.viewer = hello.role == Role::Viewer;
         self.conn = Some(conn);
         Ok(())
     }
@@ -85,6 +89,7 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
                     let mut m = model(&s);
                     m.cell_name.clone_from(&self.names.0);
                     m.sequence_name.clone_from(&self.names.1);
+                    m.viewer = self.viewer;
                     out.push(Update::Status(Box::new(m)));
                 }
                 ServerMsg::Event(r) => out.push(Update::Event(log_line(&r))),
@@ -175,6 +180,7 @@ pub fn model(s: &StatusMsg) -> CellModel {
     CellModel {
         cell_name: String::new(),
         sequence_name: String::new(),
+        viewer: false,
         cell_state: s.cell.clone(),
         startup: (s.startup != "ready").then(|| s.startup.clone()),
         estop_latched: s.estop_latched,

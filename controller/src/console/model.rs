@@ -14,6 +14,9 @@ pub struct CellModel {
     pub cell_name: String,
     /// The sequence that runs.
     pub sequence_name: String,
+    /// This console may only watch: the controller refuses its commands (its user is
+    /// neither root, the controller's own user, nor a configured operator).
+    pub viewer: bool,
     /// PackML state, as its name (`Execute`, `Aborted`, ...).
     pub cell_state: String,
     /// Start-up phase, while the cell is not ready (`AwaitingBoot`, ...).

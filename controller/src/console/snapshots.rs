@@ -62,6 +62,7 @@ fn running() -> Screen {
     let model = CellModel {
         cell_name: "demo-gantry".to_owned(),
         sequence_name: "pick_and_place".to_owned(),
+        viewer: false,
         cell_state: "execute".to_owned(),
         startup: None,
         estop_latched: false,
@@ -361,5 +362,14 @@ fn a_lost_connection_is_a_banner_and_the_axes_stay_visible_at_80x24() {
         "{text}"
     );
     assert_eq!(rows_with(&text, "E-STOP LATCHED"), [4], "{text}");
+    assert_essentials(&text, &s);
+}
+
+#[test]
+fn a_viewer_is_told_its_commands_are_refused() {
+    let mut s = running();
+    s.model.viewer = true;
+    let text = render(&s, 80, 24);
+    assert_eq!(rows_with(&text, "VIEW ONLY"), [0], "{text}");
     assert_essentials(&text, &s);
 }

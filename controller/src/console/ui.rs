@@ -202,7 +202,10 @@ fn draw_header(frame: &mut Frame, area: Rect, screen: &Screen) {
     } else {
         " (last known)"
     };
-    let right = format!("parts {parts}  takt {takt} ");
+    let right = format!(
+        "{}parts {parts}  takt {takt} ",
+        if m.viewer { "VIEW ONLY  " } else { "" }
+    );
     let right_w = right.chars().count() as u16;
     let left = Rect {
         width: area.width.saturating_sub(right_w + 1),
