@@ -42,6 +42,8 @@ Examples:
   Run the demo cell on the simulated devices (real time; --fast for simulated time):
     takt run config/cell.toml
     takt run config/cell.toml --fast --parts 100
+  Watch and operate a running cell (e-stop: Space or F1):
+    takt tui
   See who is on a bus, read a drive's statusword, watch the traffic:
     takt bus scan --iface can0
     takt sdo read --iface can0 --node 1 0x6041
