@@ -109,6 +109,12 @@ fn report_bad(bad: &[BadLine]) {
 /// Runs `takt journal`.
 pub fn journal(args: JournalArgs) -> ExitCode {
     let path = args.path.clone().unwrap_or_else(default_journal_path);
+    if args.follow {
+        // Following a journal that a controller about to start will write.
+        while journal::files(&path).is_empty() {
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
     if journal::files(&path).is_empty() {
         eprintln!(
             "takt journal: no journal at {} (takt run --journal PATH writes one)",
@@ -145,26 +151,39 @@ pub fn journal(args: JournalArgs) -> ExitCode {
     }
 }
 
-/// Prints the rotated files, then the current one, then whatever is appended; when the
-/// writer rotates, the rest of the old file and then the new one.
+/// Prints the rotated files, then the current one, then whatever is appended. When the
+/// writer rotates (perhaps more than once between two looks), the rest of the old file and
+/// every record past the last one printed, from the rotated files and the new current one:
+/// sequence numbers say what was printed already.
 fn follow(path: &Path, filter: &Filter<'_>) -> std::io::Result<()> {
-    let files = journal::files(path);
-    for f in files.iter().filter(|f| f.as_path() != path) {
-        let (records, bad) = read_file(f)?;
-        records.iter().for_each(|r| filter.show(r));
+    let mut last = 0u64;
+    let mut emit = |(records, bad): (Vec<Record>, Vec<BadLine>)| {
+        for r in &records {
+            if r.seq > last {
+                last = r.seq;
+                filter.show(r);
+            }
+        }
         report_bad(&bad);
+    };
+    let rotated_files = || {
+        journal::files(path)
+            .into_iter()
+            .filter(|f| f.as_path() != path)
+            .collect::<Vec<_>>()
+    };
+    for f in rotated_files() {
+        emit(read_file(&f)?);
     }
     let mut current = Current::open(path)?;
     loop {
-        let (records, bad) = current.read_new()?;
-        records.iter().for_each(|r| filter.show(r));
-        report_bad(&bad);
-        // Rotated: the old file is complete once renamed; read its tail, then the new one.
+        emit(current.read_new()?);
         let rotated = std::fs::metadata(path).is_ok_and(|m| m.ino() != current.inode);
         if rotated {
-            let (records, bad) = current.read_new()?;
-            records.iter().for_each(|r| filter.show(r));
-            report_bad(&bad);
+            emit(current.read_new()?);
+            for f in rotated_files() {
+                emit(read_file(&f)?);
+            }
             current = Current::open(path)?;
             continue;
         }

@@ -211,6 +211,12 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
     super::tui::end_beside();
     drop(commands);
     let summary = server.finish();
+    if ok.is_ok() {
+        println!(
+            "  control: {} clients, {} commands, {} journal records; {} events dropped for slow clients",
+            summary.clients, summary.commands, summary.journaled, summary.dropped_for_clients
+        );
+    }
     if summary.journal_errors > 0 {
         eprintln!(
             "takt run: {} journal write or sync failures (see the log)",
