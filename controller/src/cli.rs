@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
 mod commissioning;
 mod ctl;
 mod journal;
+mod rt_check;
 mod run;
 mod sim;
 mod tui;
@@ -84,6 +86,12 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// The operator console: attach to a running controller through its control socket.
     Tui(tui::TuiArgs),
+    /// Check this host for real time (PREEMPT_RT, RLIMIT_RTPRIO/MEMLOCK, CPU isolation,
+    /// /dev/cpu_dma_latency) and say how to fix what falls short.
+    RtCheck(rt_check::RtCheckArgs),
+    /// Measure: `takt bench latency` (wake-up latency of the real-time loop).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Sets up `tracing` output on stderr, journald-friendly (no colours when not a terminal).
@@ -117,5 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Journal(args) => journal::journal(args),
         Command::Ctl(args) => ctl::ctl(args),
         Command::Tui(args) => tui::tui(args),
+        Command::RtCheck(args) => rt_check::rt_check(args),
+        Command::Bench(cmd) => bench::bench(cmd),
     }
 }

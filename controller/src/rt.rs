@@ -25,6 +25,8 @@ use thread_priority::{
 
 use crate::cycle::CellController;
 
+pub mod check;
+
 /// Fixed-size histogram of durations in 1 µs bins up to 10 ms (longer ones go in the last
 /// bin), for compute time and wake-up latency. No allocation after construction.
 #[derive(Debug, Clone)]
@@ -308,6 +310,27 @@ pub fn prepare(cfg: &RtConfig) -> Result<RtSetup, RtError> {
         )?,
     }
     Ok(setup)
+}
+
+/// The PM QoS request that keeps every CPU out of deep C-states while it is held: 0 µs
+/// written to `/dev/cpu_dma_latency`, in force for as long as the file stays open (as
+/// cyclictest does). Dropping it releases the request.
+#[derive(Debug)]
+pub struct CpuDmaLatencyHold {
+    _file: std::fs::File,
+}
+
+impl CpuDmaLatencyHold {
+    /// Opens `/dev/cpu_dma_latency` and asks for 0 µs wake-up latency.
+    pub fn zero() -> std::io::Result<CpuDmaLatencyHold> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(check::CPU_DMA_LATENCY)?;
+        // The device takes a binary s32 in host byte order.
+        file.write_all(&0i32.to_ne_bytes())?;
+        Ok(CpuDmaLatencyHold { _file: file })
+    }
 }
 
 fn errno() -> i32 {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use takt_drivers::can::candump::{CandumpReader, CandumpWriter};
 use takt_drivers::can::{BusEvent, CanBus, Frame, SendError, SocketCanBus, Timestamp};
+use takt_drivers::canopen::bus_timing::{BusTiming, BusTimingReport, LOAD_WINDOW};
 use takt_drivers::canopen::sdo::{InitiateData, Multiplexer, SdoClient, SdoRequest, SdoResponse};
 use takt_drivers::canopen::{
     Message, NmtCommand, NmtMessage, NmtState, NodeId, decode, heartbeat::Heartbeat,
@@ -202,6 +203,13 @@ pub struct DumpArgs {
     /// Also record the traffic into this candump -L log (live interface only).
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
+    /// Instead of the frames, print the bus timing of the log: SYNC period and jitter, PDO
+    /// timing relative to SYNC, bus load (--log only; every frame counts, --node aside).
+    #[arg(long, requires = "log")]
+    stats: bool,
+    /// The bus's bit rate for --stats' load, bit/s (1000000, 500k, 1M).
+    #[arg(long, value_parser = parse_bitrate, default_value = "1M", requires = "stats")]
+    bitrate: u32,
 }
 
 /// What went wrong in a commissioning command, worded for the person at the bus.
@@ -275,6 +283,23 @@ fn parse_number(text: &str) -> Result<u64, String> {
         t.parse::<u64>()
     };
     parsed.map_err(|_| format!("{text:?} is not a number (decimal, or hex with 0x)"))
+}
+
+fn parse_bitrate(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let (digits, scale) = match t.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1_000),
+        None => match t.strip_suffix('M') {
+            Some(d) => (d, 1_000_000),
+            None => (t, 1),
+        },
+    };
+    digits
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{text:?} is not a bit rate such as 1000000, 500k or 1M"))
 }
 
 fn parse_node(text: &str) -> Result<NodeId, String> {
@@ -784,6 +809,50 @@ fn dump_line(out: &mut impl Write, time: Timestamp, iface: &str, frame: &Frame) 
     )
 }
 
+fn print_timing(out: &mut impl Write, path: &Path, r: &BusTimingReport) -> io::Result<()> {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    writeln!(
+        out,
+        "{}: {} frames over {:.3} s",
+        path.display(),
+        r.frames,
+        r.span.as_secs_f64()
+    )?;
+    let s = &r.sync;
+    writeln!(
+        out,
+        "  SYNC: {} frames, period mean {:.3} ms, jitter (std dev) {:.3} ms, min {:.3} ms, max {:.3} ms",
+        s.count,
+        ms(s.period_mean_ns),
+        ms(s.period_std_dev_ns),
+        ms(s.period_min_ns),
+        ms(s.period_max_ns)
+    )?;
+    for (name, p) in [
+        ("TPDO after SYNC", &r.tpdo_after_sync),
+        ("RPDO before SYNC", &r.rpdo_before_sync),
+    ] {
+        writeln!(
+            out,
+            "  {name}: {} frames, min {:.3} ms, mean {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            p.count,
+            ms(p.min_ns),
+            ms(p.mean_ns),
+            ms(p.p99_ns),
+            ms(p.max_ns)
+        )?;
+    }
+    writeln!(out, "  PDOs outside any SYNC window: {}", r.pdos_untimed)?;
+    writeln!(
+        out,
+        "  bus load at {} bit/s (worst-case bit stuffing, an upper bound): mean {:.1} %, peak {:.1} % over {} ms",
+        r.bitrate_bit_s,
+        100.0 * r.load,
+        100.0 * r.peak_window_load,
+        LOAD_WINDOW.as_millis()
+    )
+}
+
 fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -799,6 +868,7 @@ fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
         let file = File::open(path).map_err(|e| {
             ToolError::Usage(format!("cannot open the log {}: {e}", path.display()))
         })?;
+        let mut timing = args.stats.then(|| BusTiming::new(args.bitrate));
         for record in CandumpReader::new(BufReader::new(file)) {
             if shown >= limit {
                 break;
@@ -818,6 +888,13 @@ fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
                     });
                 }
             };
+            if let Some(timing) = &mut timing {
+                if let BusEvent::Frame(f) = &record.event {
+                    timing.observe(f);
+                    shown += 1;
+                }
+                continue;
+            }
             match record.event {
                 BusEvent::Frame(f) if wanted(&f.frame) => {
                     dump_line(&mut out, f.timestamp, &record.interface, &f.frame)?;
@@ -834,6 +911,9 @@ fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
                 }
                 BusEvent::Frame(_) => {}
             }
+        }
+        if let Some(timing) = &timing {
+            print_timing(&mut out, path, &timing.report())?;
         }
         out.flush()?;
         return Ok(());
@@ -898,6 +978,16 @@ fn run_dump(args: DumpArgs) -> Result<(), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_rates_parse_plain_or_with_k_and_m() {
+        assert_eq!(parse_bitrate("1000000"), Ok(1_000_000));
+        assert_eq!(parse_bitrate("500k"), Ok(500_000));
+        assert_eq!(parse_bitrate("1M"), Ok(1_000_000));
+        assert!(parse_bitrate("0").is_err());
+        assert!(parse_bitrate("1 Mbit/s").unwrap_err().contains("500k"));
+        assert!(parse_bitrate("5000M").is_err(), "overflows u32");
+    }
 
     #[test]
     fn objects_parse_with_and_without_sub_index() {

@@ -59,9 +59,14 @@ pub struct RunArgs {
     /// Pin the cycle thread to this CPU.
     #[arg(long, value_name = "N")]
     pub cpu: Option<usize>,
-    /// Refuse to run without SCHED_FIFO and locked memory (instead of warning).
+    /// Refuse to run when the RT self-check falls short (see `takt rt-check`) or SCHED_FIFO
+    /// and locked memory are refused, instead of warning.
     #[arg(long)]
     pub require_rt: bool,
+    /// Do not start the cell: it waits in Stopped for an operator's start (the service
+    /// runs this way; a restart never starts motion by itself).
+    #[arg(long)]
+    pub no_start: bool,
     /// The cycle period, 0.25ms to 10ms, with --iface (SYNC goes out every k cycles, k =
     /// the bus's SYNC period over this); the simulated cell runs at 1ms.
     #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
@@ -191,6 +196,14 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| format!("cannot install a signal handler: {e}"))?;
     }
+    // The RT self-check, before anything moves; a real-time run also keeps the CPUs out
+    // of deep C-states while it runs (released when the hold drops at the end).
+    let _dma_latency = if args.fast {
+        None
+    } else {
+        super::rt_check::at_start(args.priority, args.cpu, args.require_rt)?;
+        crate::rt::CpuDmaLatencyHold::zero().ok()
+    };
     // The control server's hub takes the cycle's events and status: the journal, the
     // tracing lines, the socket's clients.
     let server = args
@@ -303,7 +316,9 @@ fn run_sim(
         ));
     }
     let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
-    commands.send(Command::Start);
+    if !args.no_start {
+        commands.send(Command::Start);
+    }
     let wall_start = Instant::now();
     let mut tally = Tally::default();
     let mut stop_sent = false;
@@ -424,7 +439,9 @@ fn run_bus(
     let bus =
         SocketCanBus::open(iface).map_err(|e| format!("cannot open CAN interface {iface}: {e}"))?;
     let io = Buses::new(vec![bus]);
-    commands.send(Command::Start);
+    if !args.no_start {
+        commands.send(Command::Start);
+    }
     let mut tally = Tally::default();
     let mut stop_sent = false;
     let ((cell, _io), stats) = realtime(args.rt(), (cell, io), |(cell, io), now, trip| {

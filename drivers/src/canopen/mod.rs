@@ -13,6 +13,7 @@
 //! | [`sdo`] | SDO abort codes, frames, client | `0x580 + node`, `0x600 + node` |
 //! | [`heartbeat`] | heartbeat / boot-up, producer and consumer | `0x700 + node` |
 //! | [`message`] | any frame decoded as CANopen, for traffic dumps | all |
+//! | [`bus_timing`] | SYNC period and jitter, PDO timing, bus load of a trace | all |
 //!
 //! The controller is the NMT manager and SDO client; devices (nodes) are SDO servers.
 //! Everything that runs inside the controller's cycle takes the time as an argument (`now`),
@@ -27,6 +28,7 @@
 //! # Ok::<(), takt_drivers::canopen::NodeIdError>(())
 //! ```
 
+pub mod bus_timing;
 pub mod cob;
 pub mod emcy;
 pub mod heartbeat;
