@@ -15,7 +15,7 @@
 
 use takt_sequences::program::AxisConfig;
 
-use crate::motion::Limits;
+use crate::motion::{Limits, MovePlan};
 use crate::resync::AxisResync;
 
 pub use takt_drivers::cia402::PowerState;
@@ -144,6 +144,9 @@ pub struct AxisCtl {
     pub statusword: u16,
     /// Resync after a trip.
     pub resync: AxisResync,
+    /// A move back to where the interrupted pass left the axis (see
+    /// [`AxisResync::standing_at_trip`]), and when it started.
+    pub recovery: Option<(MovePlan, f64)>,
 }
 
 impl AxisCtl {
@@ -184,7 +187,13 @@ impl AxisCtl {
             resume_belt: BeltCommand::Stop,
             statusword: 0,
             resync: AxisResync::default(),
+            recovery: None,
         }
+    }
+
+    /// The axis stands on its own (no move of the sequence drives it).
+    pub fn stands_idle(&self) -> bool {
+        self.move_owner.is_none() && self.is_standing()
     }
 
     /// Where the controller believes the axis stands: the set-point of a gantry axis, the

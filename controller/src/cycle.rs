@@ -40,6 +40,7 @@ use takt_sequences::program::{
 
 use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState};
 use crate::commands::{Command, CommandQueue};
+use crate::motion::plan_move;
 use crate::resync::{self, ResyncEvent};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
@@ -249,6 +250,9 @@ struct NodeCtl {
     syncs_without_tpdo: u32,
     sync_tpdo: bool,
     axis: Option<usize>,
+    /// When the controller last sent this configured node NMT start because its heartbeat
+    /// showed it out of operational (a communication error sent it to pre-operational).
+    restarted_at: Option<Timestamp>,
 }
 
 /// The plant as the sequencer and the conditions see it: axes, I/O, counters.
@@ -443,6 +447,7 @@ impl CellController {
                 syncs_without_tpdo: 0,
                 sync_tpdo: false,
                 axis,
+                restarted_at: None,
             };
             n.writes = configuration(program, i, &mut n)?;
             if let Some(slot) = node_index.get_mut(bus) {
@@ -826,8 +831,8 @@ impl CellController {
                 // found again (homed); the cycle's start-up homing stays out of it.
                 if let Some(a) = axis {
                     let axis = &mut self.plant.axes[a];
-                    let belief = axis.believed_counts();
-                    axis.resync.arm(belief);
+                    let (belief, standing) = (axis.believed_counts(), axis.stands_idle());
+                    axis.resync.arm(belief, standing);
                     axis.resync.mark_rebooted(axis.actual_counts);
                     axis.feedback = false;
                 }
@@ -868,8 +873,8 @@ impl CellController {
                     if let Some(a) = n.axis {
                         let axis = &mut self.plant.axes[a];
                         axis.feedback = false;
-                        let belief = axis.believed_counts();
-                        axis.resync.arm(belief);
+                        let (belief, standing) = (axis.believed_counts(), axis.stands_idle());
+                        axis.resync.arm(belief, standing);
                     }
                 }
             }
@@ -922,6 +927,20 @@ impl CellController {
                             after_counts,
                         }),
                     );
+                    let axis = &mut self.plant.axes[a];
+                    if !axis.conveyor
+                        && axis.resync.standing_at_trip
+                        && (after_counts - before_counts).abs() > axis.in_position_counts
+                        && let Ok(plan) = plan_move(
+                            &[after_counts as f64],
+                            &[before_counts as f64],
+                            &[axis.limits],
+                            false,
+                        )
+                    {
+                        // Its clock starts at the first SYNC with the drive enabled.
+                        axis.recovery = Some((plan, f64::NAN));
+                    }
                 }
                 resync::Outcome::Lost {
                     before_counts,
@@ -939,7 +958,8 @@ impl CellController {
                     return false;
                 }
             }
-            done &= !self.plant.axes[a].resync.active();
+            let axis = &self.plant.axes[a];
+            done &= !axis.resync.active() && axis.recovery.is_none();
         }
         done
     }
@@ -951,6 +971,7 @@ impl CellController {
                 self.on_heartbeat(i, e, now);
             }
             self.configure_node(i, now, io);
+            self.keep_operational(i, now, io);
         }
         let all = |p: NodePhase| self.nodes.iter().all(|n| n.phase == p);
         let next = match self.startup {
@@ -986,6 +1007,32 @@ impl CellController {
             self.outbox.event(now, EventKind::Startup(next));
         }
         self.homing(now);
+    }
+
+    /// A configured device that left operational on its own (CiA 301 error behaviour
+    /// 0x1029: a heartbeat or bus-off error sends it to pre-operational) is started again,
+    /// at most every 100 ms: the cell's resync waits for its PDOs.
+    fn keep_operational(&mut self, i: usize, now: Timestamp, io: &mut impl CycleIo) {
+        if !matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready) {
+            return;
+        }
+        let n = &mut self.nodes[i];
+        let out = matches!(
+            n.heartbeat.state(),
+            Some(NmtState::PreOperational | NmtState::Stopped)
+        );
+        let due = n
+            .restarted_at
+            .is_none_or(|t| now.saturating_since(t) >= Duration::from_millis(100));
+        if n.phase == NodePhase::Configured && out && due && n.heartbeat.is_alive() {
+            n.restarted_at = Some(now);
+            let f = NmtMessage::to_node(NmtCommand::Start, n.node).encode();
+            let bus = n.bus;
+            self.counters.frames_out += 1;
+            if !io.send(bus, &f) {
+                self.counters.tx_refused += 1;
+            }
+        }
     }
 
     fn configure_node(&mut self, i: usize, now: Timestamp, io: &mut impl CycleIo) {
@@ -1186,8 +1233,13 @@ impl CellController {
             .is_some_and(|c| self.program.eval(c, &self.plant));
         self.auto_resume = cause.auto_resumes(&self.program);
         for a in &mut self.plant.axes {
-            let belief = a.believed_counts();
-            a.resync.arm(belief);
+            let (belief, standing) = if a.recovery.take().is_some() {
+                // Interrupted on its way back: it still belongs where the pass left it.
+                (a.resync.believed_counts, true)
+            } else {
+                (a.believed_counts(), a.stands_idle())
+            };
+            a.resync.arm(belief, standing);
         }
         self.sequencer.interrupt(&mut self.plant);
         let period = self.sync_period_s.first().copied().unwrap_or(0.002);
@@ -1452,7 +1504,22 @@ impl CellController {
                 axis.following_error_syncs = 0;
             }
             axis.previous_demand_counts = axis.demand_counts;
-            if let Some((thread, i)) = axis.move_owner {
+            if let Some((plan, t0_s)) = axis.recovery.as_mut() {
+                // A recovery move back to where the interrupted pass left the axis; it ends
+                // when the drive stands there.
+                let due_s = due.as_micros() as f64 / 1e6;
+                if t0_s.is_nan() {
+                    *t0_s = due_s;
+                }
+                let t = due_s - *t0_s;
+                axis.demand_counts = plan.sample(0, t).position;
+                if plan.is_done(t)
+                    && (axis.actual_counts as f64 - axis.demand_counts).abs()
+                        <= axis.in_position_counts as f64
+                {
+                    axis.recovery = None;
+                }
+            } else if let Some((thread, i)) = axis.move_owner {
                 if let Some(p) = self.sequencer.setpoint(thread, i, due) {
                     axis.demand_counts = p;
                 }

@@ -82,6 +82,11 @@ pub struct AxisResync {
     pub read_counts: i64,
     /// Position actual last reported before the device rebooted, counts.
     pub before_reboot_counts: i64,
+    /// The axis stood still (no move of its own) when the cell tripped: if it is found
+    /// elsewhere (a stepper that lost steps holding its height), it is moved back to where
+    /// the interrupted pass left it before the pass resumes, so the pass finds the cell as
+    /// it expects it (Z back at z_safe before X/Y go on).
+    pub standing_at_trip: bool,
     /// What the resync does.
     pub action: Option<ResyncAction>,
 }
@@ -113,11 +118,12 @@ pub enum Outcome {
 impl AxisResync {
     /// Arms the resync of an axis that believed it stood at `believed_counts`. A device
     /// that reboots while armed keeps its first belief.
-    pub fn arm(&mut self, believed_counts: i64) {
+    pub fn arm(&mut self, believed_counts: i64, standing: bool) {
         if self.phase == ResyncPhase::Idle || self.phase == ResyncPhase::Done {
             *self = AxisResync {
                 phase: ResyncPhase::Pending,
                 believed_counts,
+                standing_at_trip: standing,
                 ..AxisResync::default()
             };
         } else {
@@ -457,9 +463,9 @@ mod tests {
     #[test]
     fn arming_twice_keeps_the_first_belief() {
         let mut r = AxisResync::default();
-        r.arm(1000);
+        r.arm(1000, true);
         r.phase = ResyncPhase::Reading;
-        r.arm(5000);
+        r.arm(5000, false);
         assert_eq!(r.believed_counts, 1000);
         assert_eq!(r.phase, ResyncPhase::Pending);
         assert!(r.active());

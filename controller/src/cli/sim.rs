@@ -58,6 +58,9 @@ pub struct FuzzArgs {
     /// Parts per shift.
     #[arg(long, default_value_t = 4)]
     parts: u64,
+    /// Print every fault and controller event of each seed (to follow a failing one).
+    #[arg(long)]
+    events: bool,
 }
 
 /// What both subcommands share.
@@ -128,7 +131,13 @@ fn fuzz_command(args: FuzzArgs) -> Result<(), String> {
     let spec = cell(&args.cell, 0)?;
     let started = Instant::now();
     let reports = fuzz::run_batch(
-        &args.cell, &program, &spec, args.first, args.seeds, args.parts,
+        &args.cell,
+        &program,
+        &spec,
+        args.first,
+        args.seeds,
+        args.parts,
+        args.events,
     );
     let wall = started.elapsed().as_secs_f64();
     let failed = reports.iter().filter(|r| r.failure.is_some()).count();

@@ -168,7 +168,15 @@ pub fn reproduce(cell: &Path, seed: u64, parts: u64) -> String {
 }
 
 /// Runs seed `seed` of the fuzzer on `program` and the simulated `spec` for `parts` parts.
-pub fn run_seed(program: &Program, spec: &CellSpec, seed: u64, parts: u64) -> SeedReport {
+/// With `events`, every controller event and fault edge of the run is printed (to follow
+/// a failing seed).
+pub fn run_seed(
+    program: &Program,
+    spec: &CellSpec,
+    seed: u64,
+    parts: u64,
+    events: bool,
+) -> SeedReport {
     let faults = schedule(seed, parts);
     let mut report = SeedReport {
         seed,
@@ -206,7 +214,23 @@ pub fn run_seed(program: &Program, spec: &CellSpec, seed: u64, parts: u64) -> Se
             return report;
         }
     }
-    let result = drive(&mut ls, &inbox, program, parts, &faults, &mut report);
+    if events {
+        for f in &faults {
+            println!(
+                "fault at {} ms for {:?} ms: {:?}",
+                f.at_ms, f.for_ms, f.kind
+            );
+        }
+    }
+    let result = drive(
+        &mut ls,
+        &inbox,
+        program,
+        parts,
+        &faults,
+        events,
+        &mut report,
+    );
     report.counted = ls.cell.counter(0);
     report.trips = ls.cell.counters().trips;
     report.simulated_ms = ls.now().as_micros() / 1000;
@@ -245,6 +269,7 @@ fn drive(
     program: &Program,
     parts: u64,
     faults: &[Fault],
+    events: bool,
     report: &mut SeedReport,
 ) -> Result<(), String> {
     let axes = gantry(program);
@@ -269,6 +294,9 @@ fn drive(
         ls.step();
         let now = ls.now();
         for e in inbox.events.try_iter() {
+            if events && !matches!(e.kind, EventKind::Step { .. }) {
+                println!("{}", crate::status::describe(program, &e));
+            }
             match e.kind {
                 EventKind::Resync(ResyncEvent::Axis { .. }) => report.resyncs += 1,
                 EventKind::Resync(ResyncEvent::ResumeHeld | ResyncEvent::PositionLost { .. }) => {
@@ -416,10 +444,11 @@ pub fn run_batch(
     first: u64,
     seeds: u64,
     parts: u64,
+    events: bool,
 ) -> Vec<SeedReport> {
     (first..first.saturating_add(seeds))
         .map(|seed| {
-            let r = run_seed(program, spec, seed, parts);
+            let r = run_seed(program, spec, seed, parts, events);
             if let Some(why) = &r.failure {
                 println!("seed {seed} FAILED: {why}");
                 println!("  reproduce: {}", reproduce(cell_path, seed, parts));
