@@ -1339,6 +1339,92 @@ mod tests {
     }
 
     #[test]
+    fn an_in_process_client_commands_and_the_reply_waits_for_the_cycle_and_the_journal() {
+        use crate::commands::command_channel;
+        use crate::status::{EventKind, Status, channels};
+        use takt_drivers::can::Timestamp;
+
+        let cell = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let program = takt_sequences::check_file(&cell).program.unwrap();
+        let dir = std::env::temp_dir().join(format!("takt-hub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let journal = Journal::open(super::super::journal::JournalConfig::new(
+            dir.join("j.jsonl"),
+        ))
+        .unwrap();
+        let (mut outbox, inbox) = channels(64, 4);
+        let (commands, queue) = command_channel(4);
+        let server = ControlServer::start(
+            ServerConfig::default(),
+            Some(journal),
+            program.clone(),
+            Duration::from_millis(1),
+            inbox,
+            commands,
+        )
+        .unwrap();
+        let mut local = server.local("test");
+        assert_eq!(local.hello().role, Role::Operator);
+        let mut status = Status::empty(&program);
+        status.cycles = 7;
+        outbox.status(&status);
+        assert!(local.subscribe(Some(50.0), true).unwrap().ok);
+        let id = local
+            .send(Op::Command {
+                command: CommandName::Hold,
+            })
+            .unwrap();
+        // Play the cycle: take the command, refuse it (the cell is not running).
+        let queued = loop {
+            if let Some(q) = queue.poll() {
+                break q;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(queued.command, crate::commands::Command::Hold);
+        outbox.event(
+            Timestamp::from_millis(5),
+            EventKind::Command {
+                command: queued.command,
+                tag: queued.tag,
+                accepted: false,
+            },
+        );
+        let mut reply = None;
+        let mut saw_status = false;
+        let mut saw_event = false;
+        while reply.is_none() || !saw_status || !saw_event {
+            match local.recv_timeout(Duration::from_secs(5)).unwrap().unwrap() {
+                ServerMsg::Reply(r) if r.id == Some(id) => reply = Some(r),
+                ServerMsg::Status(s) => saw_status = s.cycles == 7,
+                ServerMsg::Event(e) => saw_event = e.kind == "command",
+                _ => {}
+            }
+        }
+        let reply = reply.unwrap();
+        assert_eq!(
+            reply.error.map(|e| e.code),
+            Some(ErrorCode::NotAllowedInState)
+        );
+        let seq = reply.journal_seq.unwrap();
+        let (records, bad) = super::super::journal::read(&dir.join("j.jsonl")).unwrap();
+        assert!(bad.is_empty());
+        let r = records.iter().find(|r| r.seq == seq).unwrap();
+        assert_eq!(r.accepted, Some(false));
+        assert_eq!(r.by.as_ref().unwrap().via, "in-process");
+        // The cycle goes away: the hub says goodbye and ends.
+        drop(outbox);
+        drop(queue);
+        let summary = server.finish();
+        assert_eq!(summary.commands, 1);
+        assert!(matches!(
+            local.recv_timeout(Duration::from_secs(5)).unwrap(),
+            Some(ServerMsg::Bye { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn root_and_the_controllers_own_uid_are_operators() {
         let ops = Operators {
             uids: vec![4242],
