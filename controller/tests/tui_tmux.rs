@@ -21,9 +21,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Tmux {
+    fn new(name: &str) -> Tmux {
         Tmux {
-            socket: format!("takt-tui-test-{}", std::process::id()),
+            socket: format!("takt-{name}-{}", std::process::id()),
         }
     }
 
@@ -47,6 +47,25 @@ impl Tmux {
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "takt"]).stdout)
             .into_owned()
+    }
+
+    /// The session's pane in a terminal of `width`×`height` running `sh -c script` in `dir`.
+    fn start(&self, dir: &Path, width: u16, height: u16, script: &str) {
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "takt",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            "-c",
+            dir.to_str().unwrap(),
+            "sh",
+            "-c",
+            script,
+        ]);
     }
 
     /// Polls the screen until `done` holds, at most `limit`; the last screen either way.
@@ -108,22 +127,8 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
         journal.display(),
         dir.join("stderr").display(),
     );
-    let tmux = Tmux::new();
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "takt",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-c",
-        root.to_str().unwrap(),
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let tmux = Tmux::new("estop");
+    tmux.start(&root, 80, 24, &script);
 
     // The console is up and attached: the help line, the axes, and no connection banner.
     let (up, screen) = tmux.wait_for(Duration::from_secs(60), |s| {
@@ -179,5 +184,49 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
     let (ended, screen) = tmux.wait_for(Duration::from_secs(30), |s| s.contains("TAKT EXITED"));
     assert!(ended, "takt did not end on Ctrl-C:\n{screen}");
     assert!(screen.contains("parts placed:"), "{screen}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting for its parent).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[test]
+fn takt_tui_says_when_no_controller_answers_and_ends_when_its_terminal_goes_away() {
+    let dir = std::env::temp_dir().join(format!("takt-tui-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("nobody-here.sock");
+    // SIGHUP ignored, as under nohup: the console must notice the hang-up itself.
+    let script = format!(
+        "trap '' HUP; exec '{}' tui --socket '{}'",
+        env!("CARGO_BIN_EXE_takt"),
+        socket.display()
+    );
+    let tmux = Tmux::new("hup");
+    tmux.start(&dir, 80, 24, &script);
+    let (shown, screen) = tmux.wait_for(Duration::from_secs(20), |s| {
+        s.contains("NO CONNECTION TO THE CONTROLLER") && s.contains("Space/F1 E-STOP")
+    });
+    assert!(shown, "no connection banner:\n{screen}");
+    let pid = String::from_utf8_lossy(
+        &tmux
+            .cmd(&["display-message", "-p", "-t", "takt", "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert!(!ended(&pid), "takt tui is not running as the pane ({pid})");
+    tmux.cmd(&["kill-session", "-t", "takt"]);
+    if !poll(Duration::from_secs(10), || ended(&pid)) {
+        // Not left behind spinning when the test fails.
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+        panic!("takt tui (pid {pid}) still runs after its terminal went away");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,9 +25,10 @@ pub fn tui(args: TuiArgs) -> ExitCode {
         eprintln!("takt tui: stdout is not a terminal; use `takt journal --follow` or the socket");
         return ExitCode::FAILURE;
     }
-    // SIGTERM / SIGHUP end the console like q does, so the terminal is given back.
+    // SIGTERM ends the console like q does, so the terminal is given back. SIGHUP keeps
+    // its default action: the terminal is gone, there is nothing to give back.
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+    for signal in [signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
             eprintln!("takt tui: cannot install a signal handler: {e}");
             return ExitCode::FAILURE;

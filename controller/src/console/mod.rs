@@ -254,19 +254,30 @@ pub fn run<S: Source>(
     while keep_going() {
         console.pump(Instant::now());
         guard.terminal.draw(|f| ui::draw(f, &console.screen))?;
-        if event::poll(FRAME)? {
-            if let TermEvent::Key(key) = event::read()? {
-                match (console.key(key), interrupt) {
-                    (KeyOutcome::Stay, _) => {}
-                    (KeyOutcome::Quit, _) | (KeyOutcome::Interrupt, None) => break,
-                    (KeyOutcome::Interrupt, Some(f)) => {
-                        f();
-                        console.screen.notice = Some((
-                            "Ctrl-C: the run ends at the end of this pass (q leaves the console only)"
-                                .to_owned(),
-                            false,
-                        ));
-                    }
+        let wait = match terminal::wait_for_input(FRAME) {
+            terminal::Input::Gone => break,
+            terminal::Input::Idle => continue,
+            // The bytes are there: crossterm parses them without waiting.
+            terminal::Input::Ready => Duration::ZERO,
+            terminal::Input::NotStdin => FRAME,
+        };
+        // Every event parsed from what was read: several keys may arrive in one read.
+        let mut first = true;
+        while event::poll(if first { wait } else { Duration::ZERO })? {
+            first = false;
+            let TermEvent::Key(key) = event::read()? else {
+                continue;
+            };
+            match (console.key(key), interrupt) {
+                (KeyOutcome::Stay, _) => {}
+                (KeyOutcome::Quit, _) | (KeyOutcome::Interrupt, None) => return Ok(()),
+                (KeyOutcome::Interrupt, Some(f)) => {
+                    f();
+                    console.screen.notice = Some((
+                        "Ctrl-C: the run ends at the end of this pass (q leaves the console only)"
+                            .to_owned(),
+                        false,
+                    ));
                 }
             }
         }

@@ -81,6 +81,50 @@ fn install_panic_hook() {
     });
 }
 
+/// What the keyboard side of the terminal has for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes to read.
+    Ready,
+    /// stdin is not the terminal (crossterm reads /dev/tty): ask crossterm, with the wait.
+    NotStdin,
+    /// Nothing within the wait.
+    Idle,
+    /// The terminal hung up (the SSH session or the tmux pane went away).
+    Gone,
+}
+
+/// Waits up to `timeout` for keyboard input on stdin, noticing a hang-up.
+///
+/// Why not only crossterm's `event::poll`: on a hung-up terminal it reads end-of-file in
+/// an endless loop inside one call (crossterm 0.28), so the console would spin a core
+/// and never see that it should end. `poll(2)` reports the hang-up first.
+pub fn wait_for_input(timeout: std::time::Duration) -> Input {
+    use std::os::fd::AsRawFd;
+    let fd = io::stdin().as_raw_fd();
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(fd) } != 1 {
+        return Input::NotStdin;
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n <= 0 {
+        // A timeout, or EINTR from a signal (the caller checks its flags again).
+        return Input::Idle;
+    }
+    if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Input::Gone
+    } else {
+        Input::Ready
+    }
+}
+
 /// A `tracing` writer for stderr that stays silent while the console holds the terminal.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QuietWhileHeld;
