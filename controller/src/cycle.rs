@@ -1243,11 +1243,20 @@ impl CellController {
         }
         self.sequencer.interrupt(&mut self.plant);
         let period = self.sync_period_s.first().copied().unwrap_or(0.002);
+        // Only a running cell commands its belts: a trip while the cell starts again (the
+        // belts still stopped from the last trip) keeps what they are to resume (found by
+        // the fuzzer: the infeed stayed stopped and no part came any more).
+        let running = matches!(
+            self.state,
+            CellState::Execute | CellState::Holding | CellState::Held | CellState::Stopping
+        );
         for a in &mut self.plant.axes {
-            a.resume_belt = match a.belt {
-                BeltCommand::Run { .. } => a.belt,
-                _ => BeltCommand::Stop,
-            };
+            if running {
+                a.resume_belt = match a.belt {
+                    BeltCommand::Run { .. } => a.belt,
+                    _ => BeltCommand::Stop,
+                };
+            }
             a.belt = BeltCommand::Stop;
             a.following_error_syncs = 0;
             match category {
