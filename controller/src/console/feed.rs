@@ -205,6 +205,7 @@ pub fn model(s: &StatusMsg) -> CellModel {
                 actual: a.actual,
                 following_error: a.following_error,
                 homed: a.homed,
+                conveyor: a.conveyor,
             })
             .collect(),
         inputs: io(&s.inputs),

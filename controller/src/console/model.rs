@@ -71,6 +71,9 @@ pub struct AxisRow {
     pub following_error: f64,
     /// Homed since start-up.
     pub homed: bool,
+    /// A conveyor in profile velocity: it has no position set-point, so no demand and no
+    /// following error to show.
+    pub conveyor: bool,
 }
 
 /// One named input or output.

@@ -24,6 +24,7 @@ fn axis(name: &str, state: &str, drive: &str, demand: f64, actual: f64) -> AxisR
         actual,
         following_error: actual - demand,
         homed: true,
+        conveyor: name.ends_with("feed"),
     }
 }
 

@@ -379,9 +379,17 @@ fn draw_axes(frame: &mut Frame, area: Rect, m: &CellModel) {
             Cell::from(a.name.clone()),
             Cell::from(a.state.clone()).style(state_style),
             Cell::from(drive_short(&a.drive).to_owned()).style(drive_style),
-            right(format!("{:.2}", a.demand)),
+            right(if a.conveyor {
+                "-".to_owned()
+            } else {
+                format!("{:.2}", a.demand)
+            }),
             right(format!("{:.2}", a.actual)),
-            right(format!("{:.3}", a.following_error)),
+            right(if a.conveyor {
+                "-".to_owned()
+            } else {
+                format!("{:.3}", a.following_error)
+            }),
             Cell::from(if a.homed { "yes" } else { "no" }),
             Cell::from(a.unit.clone()),
         ])
