@@ -293,8 +293,9 @@ fn a_client_that_reads_too_slowly_is_told_what_it_missed() {
     (&stalled)
         .write_all(b"{\"id\":1,\"op\":\"subscribe\",\"status_hz\":50}\n")
         .unwrap();
-    // Let the cycle run far ahead: hundreds of events for a queue of 256.
-    ctl.wait_for(1000, |s| s.passes >= 20);
+    // Let the cycle run far ahead: some 30 events a pass, ~1200 in all, well past what
+    // the socket buffer (~200 KiB, ~700 events) and the client's queue (256) hold.
+    ctl.wait_for(1000, |s| s.passes >= 40);
     let mut reader = BufReader::new(&stalled);
     let mut line = String::new();
     let mut told = None;
