@@ -46,6 +46,10 @@ Examples:
     takt run config/cell.toml --fast --parts 100
   Watch and operate a running cell (e-stop: Space or F1):
     takt tui
+  Command it from a script, and read afterwards who did what:
+    takt ctl status
+    takt ctl estop
+    takt journal --kind command,trip --since 1h
   See who is on a bus, read a drive's statusword, watch the traffic:
     takt bus scan --iface can0
     takt sdo read --iface can0 --node 1 0x6041
