@@ -11,7 +11,7 @@ mod ctl;
 mod journal;
 mod rt_check;
 mod run;
-mod sim;
+pub mod sim;
 mod tui;
 
 /// takt — motion-control coordinator for CANopen production cells.

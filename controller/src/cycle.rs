@@ -796,7 +796,9 @@ impl CellController {
                     let (sw, pos) = (n.statusword, n.position_counts);
                     let sync_s = self.sync_period_s.get(bus).copied().unwrap_or(0.002);
                     let axis = &mut self.plant.axes[a];
-                    let jump = axis.is_position_jump(pos, dt, sync_s);
+                    // Homing sets the position on purpose: not a jump.
+                    let jump =
+                        axis.homing == HomingPhase::Homed && axis.is_position_jump(pos, dt, sync_s);
                     axis.on_feedback(sw, pos, dt);
                     if jump && self.startup == StartupPhase::Ready {
                         self.raise(TripCause::PositionJump { axis: a as u16 }, now);
@@ -1322,7 +1324,15 @@ impl CellController {
                     }
                     self.persist_at_trip = false;
                     for a in &mut self.plant.axes {
-                        a.hold_here();
+                        // An axis standing in position keeps its set-point (a teach point, or
+                        // where a recovery move put it): adopting an actual a few counts off
+                        // would refuse the next move on a `z >= z_safe` interlock (found by
+                        // the fuzzer).
+                        if (a.actual_counts as f64 - a.demand_counts).abs()
+                            > a.in_position_counts as f64
+                        {
+                            a.hold_here();
+                        }
                         a.state = AxisState::Standstill;
                         if a.conveyor {
                             a.belt = a.resume_belt;

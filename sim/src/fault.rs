@@ -202,6 +202,35 @@ pub struct Scenario {
     /// The faults.
     #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
+    /// What a controller running the cell through it must do (checked by the
+    /// controller's scenario tests).
+    #[serde(default)]
+    pub expect: Option<Expectation>,
+}
+
+/// The expected outcome of a scenario for the controller.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The fault class (a key of the cell file's `[stop_categories]`) of the first trip;
+    /// absent: the cell must not trip at all.
+    #[serde(default)]
+    pub trip: Option<String>,
+    /// The stop category of that trip.
+    #[serde(default)]
+    pub category: Option<u8>,
+    /// The cell resumes by itself (the cell file's `auto_resume`), without the operator.
+    #[serde(default)]
+    pub resumes_by_itself: bool,
+    /// At least this many axis resyncs.
+    #[serde(default)]
+    pub resyncs_at_least: u64,
+    /// Parts the cell completes, counted by takt and placed in the world alike.
+    #[serde(default)]
+    pub parts: u64,
+    /// A node the controller must configure completely again (it rebooted).
+    #[serde(default)]
+    pub reconfigured: Option<u8>,
 }
 
 /// Why a scenario could not be read.

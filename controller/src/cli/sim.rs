@@ -61,6 +61,10 @@ pub struct FuzzArgs {
     /// Print every fault and controller event of each seed (to follow a failing one).
     #[arg(long)]
     events: bool,
+    /// Succeed with up to this many failing seeds (a ratchet for known, listed failure
+    /// classes; the failures are printed all the same).
+    #[arg(long, default_value_t = 0)]
+    max_failures: usize,
 }
 
 /// What both subcommands share.
@@ -161,13 +165,18 @@ fn fuzz_command(args: FuzzArgs) -> Result<(), String> {
         wall,
         reports.len() as f64 / wall.max(1e-9)
     );
-    if failed > 0 {
-        return Err(format!("{failed} seed(s) broke an invariant"));
+    if failed > args.max_failures {
+        return Err(format!(
+            "{failed} seed(s) broke an invariant (at most {} allowed)",
+            args.max_failures
+        ));
     }
     Ok(())
 }
 
-pub(super) fn cell(path: &Path, heartbeat_ms: u16) -> Result<CellSpec, String> {
+/// The simulator's cell for the cell file at `path` (see the module docs), every device
+/// starting with producer heartbeat `heartbeat_ms`.
+pub fn cell(path: &Path, heartbeat_ms: u16) -> Result<CellSpec, String> {
     if !path.is_file() {
         return Err(format!("cell file {} not found", path.display()));
     }
