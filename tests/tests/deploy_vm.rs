@@ -71,7 +71,7 @@ fn release_takt() -> PathBuf {
 }
 
 #[test]
-#[ignore = "trips under TCG at the first move, whose planning cycle takes 5-14 ms (README); \
+#[ignore = "trips under TCG at the first move, with cycles of 5-14 ms (README); \
             run alone: cargo nextest run -p takt-tests --test deploy_vm --run-ignored only \
             -E 'test(=the_cell_runs_over_vcan_on_the_rt_kernel)'"]
 fn the_cell_runs_over_vcan_on_the_rt_kernel() -> Result<(), Box<dyn Error>> {
