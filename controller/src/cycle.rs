@@ -1215,6 +1215,29 @@ impl CellController {
     /// aborting or aborted keeps the first cause.
     fn raise(&mut self, cause: TripCause, now: Timestamp) {
         if matches!(self.state, CellState::Aborting | CellState::Aborted) {
+            // A stop that removes power wins over a category 2 stop, which keeps the
+            // drives enabled: an e-stop while the cell stands after a sequence fault
+            // takes the power away as its category says (found by the fuzzer, seed 420).
+            let category = cause.category(&self.program.stop_categories);
+            if self.trip_category == 2 && category < 2 {
+                self.counters.trips += 1;
+                self.trip = Some(cause);
+                self.trip_category = category;
+                self.auto_resume = false;
+                self.outbox.event(now, EventKind::Trip { cause, category });
+                for a in &mut self.plant.axes {
+                    a.request = if category == 0 {
+                        PowerRequest::Disable
+                    } else {
+                        PowerRequest::QuickStopThenDisable
+                    };
+                    a.belt = BeltCommand::Stop;
+                    if a.state != AxisState::Disabled {
+                        a.state = AxisState::ErrorStop;
+                    }
+                }
+                self.set_state(CellState::Aborting, now);
+            }
             return;
         }
         if self.state == CellState::Clearing {

@@ -28,14 +28,13 @@ fn lost_steps_on_z_trip_the_cell_as_following_error() {
     let mut ls = support::lockstep(21);
     support::start(&mut ls);
     support::place(&mut ls, 1, Duration::from_secs(60));
-    // 100 full steps = 1600 counts = 2.5 mm, beyond Z's 1 mm window.
+    // 60 full steps = 960 counts = 1.5 mm: beyond Z's 1 mm window, within the 2 mm that
+    // config/cell.toml keeps between z_safe and the conveyors' clearance (a bigger loss
+    // while X/Y move at z_safe reaches the belt before any controller could react).
     let when = at(&ls, Duration::from_millis(500));
     ls.sim
         .add_fault(Fault::new(
-            FaultKind::LoseSteps {
-                node: 3,
-                steps: 100,
-            },
+            FaultKind::LoseSteps { node: 3, steps: 60 },
             when,
             None,
         ))
