@@ -479,20 +479,7 @@ impl CellController {
             .iter()
             .map(|a| AxisCtl::new(a, a.device.index()))
             .collect();
-        // A line's belts run while the cell runs: at the first start each conveyor the
-        // sequence runs starts at its run speed, so the first part can arrive.
-        for i in &program.code {
-            if let takt_sequences::program::Instr::ConveyorRun {
-                axis,
-                velocity_counts_s,
-                ..
-            } = *i
-                && let Some(a) = axes.get_mut(axis.index())
-                && a.resume_belt == BeltCommand::Stop
-            {
-                a.resume_belt = BeltCommand::Run { velocity_counts_s };
-            }
-        }
+        first_start_belts(program, &mut axes);
         let status = Status::empty(program);
         Ok(CellController {
             cfg,
@@ -646,6 +633,9 @@ impl CellController {
                     self.resume_held = false;
                     self.sequencer.abandon();
                     self.plant.outputs = 0;
+                    // A new pass starts as the first did: its belts running, so a part
+                    // can arrive (found by the z-reboot scenario).
+                    first_start_belts(&self.program, &mut self.plant.axes);
                     self.outbox
                         .event(now, EventKind::Resync(ResyncEvent::PassAbandoned));
                     self.set_state(CellState::Stopped, now);
@@ -1692,6 +1682,26 @@ impl CellController {
         s.trip = self.trip;
         let snapshot = *s;
         self.outbox.status(&snapshot);
+    }
+}
+
+/// A line's belts run while the cell runs: at the first start of a pass each conveyor the
+/// sequence runs starts at its run speed, so the first part can arrive.
+fn first_start_belts(program: &Program, axes: &mut [AxisCtl]) {
+    for a in axes.iter_mut() {
+        a.resume_belt = BeltCommand::Stop;
+    }
+    for i in &program.code {
+        if let takt_sequences::program::Instr::ConveyorRun {
+            axis,
+            velocity_counts_s,
+            ..
+        } = *i
+            && let Some(a) = axes.get_mut(axis.index())
+            && a.resume_belt == BeltCommand::Stop
+        {
+            a.resume_belt = BeltCommand::Run { velocity_counts_s };
+        }
     }
 }
 

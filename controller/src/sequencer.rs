@@ -27,6 +27,8 @@ use crate::status::{EventKind, Outbox};
 const CHAIN_LIMIT: usize = 64;
 /// No thread.
 const NONE: u16 = u16::MAX;
+/// How long a wait's condition must hold without a break before the wait passes.
+pub const WAIT_DEBOUNCE: core::time::Duration = core::time::Duration::from_millis(25);
 
 #[derive(Debug, Clone, Copy)]
 struct Thread {
@@ -41,6 +43,8 @@ struct Thread {
     /// Where the conveyor index at `pc` must end, counts, once it started: an interrupted
     /// index resumes to the same target (the remaining distance), not the full pitch again.
     index_target: Option<i64>,
+    /// Since when the condition of the wait at `pc` has held without a break.
+    true_since: Option<Timestamp>,
 }
 
 impl Thread {
@@ -52,6 +56,7 @@ impl Thread {
         parent: NONE,
         children: 0,
         index_target: None,
+        true_since: None,
     };
 }
 
@@ -297,10 +302,21 @@ impl Sequencer {
                         *r = 0;
                     }
                 }
-                if program.eval(cond, &*plant) {
-                    self.next(t);
-                    return Ok(true);
+                if first {
+                    self.threads[t].true_since = None;
                 }
+                if program.eval(cond, &*plant) {
+                    // Debounced: a chattering sensor (a vacuum switch fluttering, a light
+                    // barrier flickering) must not pass a wait on one sample (found by the
+                    // fuzzer: a part counted that was never picked).
+                    let since = *self.threads[t].true_since.get_or_insert(now);
+                    if now.saturating_since(since) >= WAIT_DEBOUNCE {
+                        self.next(t);
+                        return Ok(true);
+                    }
+                    return Ok(false);
+                }
+                self.threads[t].true_since = None;
                 if elapsed_us < timeout_us {
                     return Ok(false);
                 }
@@ -451,6 +467,7 @@ impl Sequencer {
                         parent: t as u16,
                         children: 0,
                         index_target: None,
+                        true_since: None,
                     };
                     started += 1;
                 }

@@ -45,6 +45,7 @@ fn run(name: &str) {
     let mut operator_presses = 0;
     let mut resyncs = 0;
     let mut configured = 0;
+    let mut resume_held = 0;
     // What happened, for the failure messages.
     let mut log = Vec::new();
     let mut since = ls.now();
@@ -76,6 +77,10 @@ fn run(name: &str) {
         if now.saturating_since(since) >= Duration::from_secs(1) {
             let c = match last {
                 CellState::Aborted => Some(Command::Reset),
+                CellState::Held if ls.cell.resume_held() => {
+                    resume_held += 1;
+                    Some(Command::Reset)
+                }
                 CellState::Stopped => Some(Command::Start),
                 _ => None,
             };
@@ -122,8 +127,14 @@ fn run(name: &str) {
     );
     assert_eq!(
         (truth.dropped, truth.collisions),
-        (0, 0),
+        (expect.dropped, 0),
         "{name}: {truth:?}"
+    );
+    // A part lost is never resumed as if it were there: the cell held for the operator.
+    assert_eq!(
+        resume_held > 0,
+        expect.dropped > 0,
+        "{name}: held {resume_held} times"
     );
 }
 

@@ -231,6 +231,10 @@ pub struct Expectation {
     /// A node the controller must configure completely again (it rebooted).
     #[serde(default)]
     pub reconfigured: Option<u8>,
+    /// Parts the fault takes off the nozzle; the controller must then hold instead of
+    /// resuming (the operator clears the cell and resets).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// Why a scenario could not be read.
