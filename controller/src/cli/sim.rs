@@ -145,12 +145,19 @@ fn fuzz_command(args: FuzzArgs) -> Result<(), String> {
     );
     let wall = started.elapsed().as_secs_f64();
     let failed = reports.iter().filter(|r| r.failure.is_some()).count();
-    let completed = reports.iter().filter(|r| r.completed).count();
+    let completed = reports
+        .iter()
+        .filter(|r| r.completed && r.failure.is_none())
+        .count();
+    let held = reports
+        .iter()
+        .filter(|r| !r.completed && r.failure.is_none())
+        .count();
     let trips: u64 = reports.iter().map(|r| r.trips).sum();
     let resyncs: u64 = reports.iter().map(|r| r.resyncs).sum();
     let simulated_s: f64 = reports.iter().map(|r| r.simulated_ms as f64 / 1000.0).sum();
     println!(
-        "{} seeds ({}..{}), {} parts each: {} passed, {} failed; {} completed the shift, {} ended in an explained hold; {} trips, {} axis resyncs; {:.0} s simulated in {:.1} s: {:.1} seeds/s",
+        "{} seeds ({}..{}), {} parts each: {} passed, {} failed; of those passed, {} completed the shift and {} ended in an explained hold; {} trips, {} axis resyncs; {:.0} s simulated in {:.1} s: {:.1} seeds/s",
         reports.len(),
         args.first,
         args.first.saturating_add(args.seeds),
@@ -158,7 +165,7 @@ fn fuzz_command(args: FuzzArgs) -> Result<(), String> {
         reports.len() - failed,
         failed,
         completed,
-        reports.len() - failed - completed,
+        held,
         trips,
         resyncs,
         simulated_s,

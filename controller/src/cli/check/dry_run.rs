@@ -543,9 +543,10 @@ mod tests {
                 .iter()
                 .all(|b| (b.start_s - to_place.start_s).abs() < 1e-12)
         );
-        // The steady pass starts where the previous ended: at z_safe after placing.
+        // The steady pass starts where the previous ended: at z_safe (102 mm in
+        // config/cell.toml) after placing.
         let z = p.axes.iter().position(|a| a.name == "z").unwrap();
-        assert!((pass.start_positions[z] - 100.0).abs() < 1e-9);
+        assert!((pass.start_positions[z] - 102.0).abs() < 1e-9);
         assert!(run.first.duration_s > 0.5);
     }
 }
