@@ -27,6 +27,8 @@ use crate::status::{EventKind, Outbox};
 const CHAIN_LIMIT: usize = 64;
 /// No thread.
 const NONE: u16 = u16::MAX;
+/// How long a finished move may take to come into its in-position window, s.
+const SETTLE_S: f64 = 0.5;
 /// How long a wait's condition must hold without a break before the wait passes.
 pub const WAIT_DEBOUNCE: core::time::Duration = core::time::Duration::from_millis(25);
 
@@ -432,6 +434,24 @@ impl Sequencer {
                     let a = &plant.axes[usize::from(slot.axes[i])];
                     (a.actual_counts as f64 - slot.targets[i]).abs() <= a.in_position_counts as f64
                 });
+                // Done long since and still not in position: the axis lost its position
+                // by less than its following-error window but more than its in-position
+                // window (a stepper's few lost steps), and would wait here forever (found by
+                // the fuzzer, seed 60). A following error: the cell resyncs it.
+                let settled_long_ago = slot.plan.as_ref().is_some_and(|p| {
+                    p.is_done(now.saturating_since(slot.t0).as_secs_f64() - SETTLE_S)
+                });
+                if settled_long_ago && !in_position {
+                    let off = (0..slot.n)
+                        .find(|&i| {
+                            let a = &plant.axes[usize::from(slot.axes[i])];
+                            (a.actual_counts as f64 - slot.targets[i]).abs()
+                                > a.in_position_counts as f64
+                        })
+                        .unwrap_or(0);
+                    let axis = slot.axes[off];
+                    return Err(Outcome::Trip(TripCause::FollowingError { axis }));
+                }
                 if done && in_position {
                     for i in 0..slot.n {
                         let a = &mut plant.axes[usize::from(slot.axes[i])];

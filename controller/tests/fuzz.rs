@@ -37,11 +37,12 @@ fn a_seed_replays_the_same_schedule_and_the_same_run() {
 /// move); 5 — a drive left in pre-operational after bus-off never sent feedback again
 /// (NMT start); 57 — a trip while the cell started again forgot the running infeed (no
 /// part came); 420 — an e-stop while the cell stood after a category 2 stop left the
-/// drives enabled (invariant 1).
+/// drives enabled (invariant 1); 60 — Z lost fewer steps than its following-error window
+/// but more than its in-position window, and the move waited forever.
 #[test]
 fn seeds_the_fuzzer_found_and_that_were_fixed_pass() {
     let program = support::program();
-    for seed in [2, 5, 57, 420] {
+    for seed in [2, 5, 57, 60, 420] {
         let r = run_seed(&program, &spec(), seed, 4, false);
         assert_eq!(r.failure, None, "seed {seed}: {r:?}");
         assert!(r.trips > 0 && r.resyncs > 0, "seed {seed}: {r:?}");

@@ -437,9 +437,14 @@ fn drive(
         let explained = recent || ls.cell.trip().is_some() || ls.cell.resume_held();
         if !explained {
             return Err(format!(
-                "invariant 6: {counted} of {parts} parts after {} s, cell {:?} without a reason",
+                "invariant 6: {counted} of {parts} parts after {} s, cell {:?} without a reason, at instruction {} ({})",
                 limit.as_secs(),
-                ls.cell.state()
+                ls.cell.state(),
+                ls.cell.status_pc(),
+                program
+                    .code
+                    .get(ls.cell.status_pc() as usize)
+                    .map_or_else(|| "?".to_owned(), |i| format!("{i:?}"))
             ));
         }
     }
