@@ -407,6 +407,21 @@ fn drive(
         }
     }
     let truth = ls.sim.world().map(|w| w.truth()).unwrap_or_default();
+    if events && let Some(w) = ls.sim.world() {
+        for e in w.events().iter().filter(|e| {
+            !matches!(
+                e.kind,
+                takt_sim::world::WorldEventKind::Arrived { .. }
+                    | takt_sim::world::WorldEventKind::Picked { .. }
+            )
+        }) {
+            println!(
+                "{:10.3} s  world: {:?}",
+                e.at.as_micros() as f64 / 1e6,
+                e.kind
+            );
+        }
+    }
     let counted = ls.cell.counter(0);
     // Invariant 5: takt counted what the world placed; a part is lost only to a fault that
     // can take it off the nozzle, and then takt said so.
