@@ -46,13 +46,25 @@ use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
 use crate::status::{
     AxisStatus, CycleTiming, EventKind, MeteredIo, NodeStatus, Outbox, STATUS_AXES, StartupPhase,
-    Status,
+    Status, report_bus_states,
 };
 
 /// The controller's side of the buses for one step: frames in, frames out.
 pub trait CycleIo {
-    /// The next frame received on bus `bus`, if any (bus state events are skipped).
-    fn recv(&mut self, bus: usize) -> Option<Frame>;
+    /// The next frame or bus-state event (an error frame, a restart, an overflow) received
+    /// on bus `bus`, if any.
+    fn recv_event(&mut self, bus: usize) -> Option<BusEvent>;
+    /// The next frame received on bus `bus`, if any; bus-state events on the way are taken
+    /// through [`CycleIo::recv_event`] (so a wrapper that counts them sees them) and
+    /// skipped.
+    fn recv(&mut self, bus: usize) -> Option<Frame> {
+        loop {
+            match self.recv_event(bus)? {
+                BusEvent::Frame(f) => return Some(f.frame),
+                BusEvent::State { .. } => {}
+            }
+        }
+    }
     /// Queues `frame` on bus `bus`; false if the interface refused it.
     fn send(&mut self, bus: usize, frame: &Frame) -> bool;
     /// True while the interface of bus `bus` is bus-off (an interface that cannot tell
@@ -64,15 +76,8 @@ pub trait CycleIo {
 }
 
 impl CycleIo for takt_sim::Controller<'_> {
-    fn recv(&mut self, bus: usize) -> Option<Frame> {
-        let mut port = self.bus(bus)?;
-        loop {
-            match port.try_recv() {
-                Ok(Some(BusEvent::Frame(f))) => return Some(f.frame),
-                Ok(Some(BusEvent::State { .. })) => continue,
-                Ok(None) | Err(_) => return None,
-            }
-        }
+    fn recv_event(&mut self, bus: usize) -> Option<BusEvent> {
+        self.bus(bus)?.try_recv().ok().flatten()
     }
 
     fn send(&mut self, bus: usize, frame: &Frame) -> bool {
@@ -101,26 +106,21 @@ impl<B> Buses<B> {
 }
 
 impl<B: CanBus> CycleIo for Buses<B> {
-    fn recv(&mut self, bus: usize) -> Option<Frame> {
-        let b = self.buses.get_mut(bus)?;
-        loop {
-            match b.try_recv() {
-                Ok(Some(BusEvent::Frame(f))) => return Some(f.frame),
-                Ok(Some(BusEvent::State { event, .. })) => {
-                    // Bus-off comes as an error frame; the kernel's restart (restart-ms or
-                    // netlink) as a restarted or error-active state.
-                    let off = match event {
-                        BusStateEvent::StateChanged { state, .. } => state == BusState::BusOff,
-                        BusStateEvent::Restarted => false,
-                        _ => continue,
-                    };
-                    if let Some(o) = self.off.get_mut(bus) {
-                        *o = off;
-                    }
-                }
-                Ok(None) | Err(_) => return None,
+    fn recv_event(&mut self, bus: usize) -> Option<BusEvent> {
+        let e = self.buses.get_mut(bus)?.try_recv().ok().flatten()?;
+        if let BusEvent::State { event, .. } = e {
+            // Bus-off comes as an error frame; the kernel's restart (restart-ms or netlink)
+            // as a restarted or error-active state.
+            let off = match event {
+                BusStateEvent::StateChanged { state, .. } => Some(state == BusState::BusOff),
+                BusStateEvent::Restarted => Some(false),
+                BusStateEvent::RxOverflow | BusStateEvent::ProtocolError { .. } => None,
+            };
+            if let (Some(off), Some(o)) = (off, self.off.get_mut(bus)) {
+                *o = off;
             }
         }
+        Some(e)
     }
 
     fn send(&mut self, bus: usize, frame: &Frame) -> bool {
@@ -691,6 +691,7 @@ impl CellController {
         self.safety(now);
         self.run_cell(now);
         self.write(now, io);
+        report_bus_states(&mut self.outbox, now, &self.status.bus, &buses);
         self.status.bus = buses;
         if self.counters.cycles % u64::from(self.cfg.status_every.max(1)) == 0 {
             self.snapshot(now);

@@ -6,7 +6,7 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use takt_drivers::can::{Frame, Timestamp};
+use takt_drivers::can::{BusEvent, BusState, BusStateEvent, Frame, Timestamp};
 use takt_drivers::canopen::NmtState;
 use takt_sequences::Program;
 
@@ -134,6 +134,20 @@ pub enum EventKind {
         /// Passes so far.
         passes: u64,
     },
+    /// A bus's CAN interface changed its fault-confinement state (ISO 11898-1), as its
+    /// error frames or restarts reported it.
+    BusState {
+        /// Bus index.
+        bus: u8,
+        /// Before.
+        from: BusState,
+        /// After.
+        to: BusState,
+        /// Transmit error counter when the change was reported (the last one known).
+        tec: u8,
+        /// Receive error counter, likewise.
+        rec: u8,
+    },
     /// The cycle took a command from the queue: `accepted` says whether the cell's state
     /// allowed it (a refused command changes nothing). `tag` is the sender's, so the
     /// control server can answer the request that sent it.
@@ -183,7 +197,8 @@ pub struct NodeStatus {
 }
 
 /// One bus in a status snapshot: what the controller sent and received on it, counted in
-/// the cycle (cumulative; a reader takes differences for rates and load).
+/// the cycle (cumulative; a reader takes differences for rates and load), and the health of
+/// its CAN interface as the interface reported it (error frames, restarts, overflows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BusStatus {
     /// Frames received.
@@ -196,10 +211,63 @@ pub struct BusStatus {
     pub bits: u64,
     /// The interface reported bus-off (and has not recovered).
     pub bus_off: bool,
+    /// Fault-confinement state of the interface (error-active until it reports otherwise).
+    pub state: BusState,
+    /// Transmit error counter (TEC) at the interface's last report (error frames and state
+    /// changes carry it; its counting down between errors is not reported); 0 after a
+    /// restart.
+    pub tec: u8,
+    /// Receive error counter (REC), likewise.
+    pub rec: u8,
+    /// Bus errors reported (bit, stuff, form, ACK, CRC: one error frame each).
+    pub bus_errors: u64,
+    /// Times frames were lost to a full receive queue (socket or controller).
+    pub rx_overflows: u64,
+    /// Times the interface went bus-off.
+    pub bus_offs: u64,
 }
 
-/// Counts every frame through a [`CycleIo`] per bus into [`BusStatus`]es: the cycle wraps
-/// its I/O in this, so every send and receive is counted in one place.
+impl BusStatus {
+    fn enter(&mut self, state: BusState) {
+        if state == BusState::BusOff && self.state != BusState::BusOff {
+            self.bus_offs += 1;
+        }
+        self.state = state;
+    }
+
+    /// Takes in one bus-state event of the interface.
+    fn on_state_event(&mut self, event: BusStateEvent) {
+        let counters = match event {
+            BusStateEvent::StateChanged { state, counters } => {
+                self.enter(state);
+                counters
+            }
+            BusStateEvent::Restarted => {
+                // A restart resets the CAN controller, its error counters with it.
+                self.enter(BusState::ErrorActive);
+                self.tec = 0;
+                self.rec = 0;
+                None
+            }
+            BusStateEvent::RxOverflow => {
+                self.rx_overflows += 1;
+                None
+            }
+            BusStateEvent::ProtocolError { counters } => {
+                self.bus_errors += 1;
+                counters
+            }
+        };
+        if let Some(c) = counters {
+            self.tec = c.tx;
+            self.rec = c.rx;
+        }
+    }
+}
+
+/// Counts every frame through a [`CycleIo`] per bus into [`BusStatus`]es, with the bus-state
+/// events the interfaces report between frames: the cycle wraps its I/O in this, so every
+/// send, receive and error report is counted in one place.
 #[derive(Debug)]
 pub struct MeteredIo<'a, I: CycleIo> {
     io: &'a mut I,
@@ -214,13 +282,18 @@ impl<'a, I: CycleIo> MeteredIo<'a, I> {
 }
 
 impl<I: CycleIo> CycleIo for MeteredIo<'_, I> {
-    fn recv(&mut self, bus: usize) -> Option<Frame> {
-        let f = self.io.recv(bus)?;
+    fn recv_event(&mut self, bus: usize) -> Option<BusEvent> {
+        let e = self.io.recv_event(bus)?;
         if let Some(b) = self.buses.get_mut(bus) {
-            b.frames_in += 1;
-            b.bits += u64::from(f.worst_case_bits());
+            match e {
+                BusEvent::Frame(f) => {
+                    b.frames_in += 1;
+                    b.bits += u64::from(f.frame.worst_case_bits());
+                }
+                BusEvent::State { event, .. } => b.on_state_event(event),
+            }
         }
-        Some(f)
+        Some(e)
     }
 
     fn send(&mut self, bus: usize, frame: &Frame) -> bool {
@@ -240,8 +313,39 @@ impl<I: CycleIo> CycleIo for MeteredIo<'_, I> {
         let off = self.io.bus_off(bus);
         if let Some(b) = self.buses.get_mut(bus) {
             b.bus_off = off;
+            // The interface's own answer wins over the events: the cycle trips and resyncs
+            // on it, so the status must say the same.
+            if off {
+                b.enter(BusState::BusOff);
+            } else if b.state == BusState::BusOff {
+                b.enter(BusState::ErrorActive);
+            }
         }
         off
+    }
+}
+
+/// Reports every bus whose interface changed its fault-confinement state between `before`
+/// and `after` (one cycle's counts) as an [`EventKind::BusState`].
+pub fn report_bus_states(
+    outbox: &mut Outbox,
+    now: Timestamp,
+    before: &[BusStatus; STATUS_BUSES],
+    after: &[BusStatus; STATUS_BUSES],
+) {
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        if a.state != b.state {
+            outbox.event(
+                now,
+                EventKind::BusState {
+                    bus: i as u8,
+                    from: b.state,
+                    to: a.state,
+                    tec: a.tec,
+                    rec: a.rec,
+                },
+            );
+        }
     }
 }
 
@@ -543,6 +647,19 @@ pub fn describe(program: &Program, e: &Event) -> String {
         EventKind::Emcy { node, code } => format!("EMCY from node {node}: {code:#06X}"),
         EventKind::PassDone { passes } => format!("pass {passes} done"),
         EventKind::Resync(r) => crate::resync::describe(program, r),
+        EventKind::BusState {
+            bus,
+            from,
+            to,
+            tec,
+            rec,
+        } => format!(
+            "bus {}: {from:?} -> {to:?} (TEC {tec}, REC {rec})",
+            program
+                .buses
+                .get(usize::from(bus))
+                .map_or("?", |b| b.name.as_str())
+        ),
         EventKind::Command {
             command,
             tag,
@@ -594,14 +711,20 @@ pub fn step_index(program: &Program, instr: u32) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// Bus 0 delivers one frame and is bus-off; bus 1 refuses every send.
+    /// Bus 0 delivers what `pending` holds and is bus-off while `off`; bus 1 refuses every
+    /// send.
     struct Fake {
-        pending: Option<Frame>,
+        pending: std::collections::VecDeque<BusEvent>,
+        off: bool,
     }
 
     impl CycleIo for Fake {
-        fn recv(&mut self, bus: usize) -> Option<Frame> {
-            if bus == 0 { self.pending.take() } else { None }
+        fn recv_event(&mut self, bus: usize) -> Option<BusEvent> {
+            if bus == 0 {
+                self.pending.pop_front()
+            } else {
+                None
+            }
         }
 
         fn send(&mut self, bus: usize, _frame: &Frame) -> bool {
@@ -609,14 +732,28 @@ mod tests {
         }
 
         fn bus_off(&mut self, bus: usize) -> bool {
-            bus == 0
+            bus == 0 && self.off
+        }
+    }
+
+    fn state(event: BusStateEvent) -> BusEvent {
+        BusEvent::State {
+            timestamp: Timestamp::ZERO,
+            event,
         }
     }
 
     #[test]
     fn metered_io_counts_every_frame_per_bus_and_passes_bus_off_through() {
         let f = Frame::standard(0x181, [0u8; 8]);
-        let mut fake = Fake { pending: Some(f) };
+        let mut fake = Fake {
+            pending: [BusEvent::Frame(takt_drivers::can::TimestampedFrame {
+                timestamp: Timestamp::ZERO,
+                frame: f,
+            })]
+            .into(),
+            off: true,
+        };
         let mut buses = [BusStatus::default(); STATUS_BUSES];
         let mut io = MeteredIo::new(&mut fake, &mut buses);
         assert!(io.recv(0).is_some());
@@ -635,10 +772,94 @@ mod tests {
                 tx_refused: 0,
                 bits: 2 * 135,
                 bus_off: true,
+                state: BusState::BusOff,
+                bus_offs: 1,
+                ..BusStatus::default()
             }
         );
         assert_eq!(buses[1].tx_refused, 1);
         assert!(!buses[1].bus_off);
+    }
+
+    #[test]
+    fn metered_io_takes_the_interfaces_error_reports_between_frames() {
+        use takt_drivers::can::ErrorCounters;
+        let f = Frame::standard(0x181, [0u8; 8]);
+        let frame = BusEvent::Frame(takt_drivers::can::TimestampedFrame {
+            timestamp: Timestamp::ZERO,
+            frame: f,
+        });
+        let counters = |tx, rx| Some(ErrorCounters { tx, rx });
+        let mut fake = Fake {
+            pending: [
+                state(BusStateEvent::ProtocolError {
+                    counters: counters(0, 95),
+                }),
+                frame,
+                state(BusStateEvent::StateChanged {
+                    state: BusState::ErrorWarning,
+                    counters: counters(0, 96),
+                }),
+                state(BusStateEvent::ProtocolError { counters: None }),
+                state(BusStateEvent::StateChanged {
+                    state: BusState::ErrorPassive,
+                    counters: counters(8, 130),
+                }),
+                state(BusStateEvent::RxOverflow),
+                frame,
+            ]
+            .into(),
+            off: false,
+        };
+        let mut buses = [BusStatus::default(); STATUS_BUSES];
+        let before = buses;
+        let mut io = MeteredIo::new(&mut fake, &mut buses);
+        // The cycle reads frames; the reports between them are counted on the way.
+        assert!(io.recv(0).is_some());
+        assert!(io.recv(0).is_some());
+        assert!(io.recv(0).is_none());
+        assert!(!io.bus_off(0));
+        let b = buses[0];
+        assert_eq!(b.frames_in, 2);
+        assert_eq!(b.state, BusState::ErrorPassive);
+        assert_eq!((b.tec, b.rec), (8, 130));
+        assert_eq!((b.bus_errors, b.rx_overflows, b.bus_offs), (2, 1, 0));
+        let (mut outbox, inbox) = channels(8, 1);
+        report_bus_states(&mut outbox, Timestamp::from_millis(3), &before, &buses);
+        let events: Vec<Event> = inbox.events.try_iter().collect();
+        assert_eq!(
+            events,
+            [Event {
+                at: Timestamp::from_millis(3),
+                kind: EventKind::BusState {
+                    bus: 0,
+                    from: BusState::ErrorActive,
+                    to: BusState::ErrorPassive,
+                    tec: 8,
+                    rec: 130,
+                },
+            }]
+        );
+
+        // Bus-off, then the restart: the counters start again from zero.
+        let mut fake = Fake {
+            pending: [
+                state(BusStateEvent::StateChanged {
+                    state: BusState::BusOff,
+                    counters: None,
+                }),
+                state(BusStateEvent::Restarted),
+            ]
+            .into(),
+            off: false,
+        };
+        let mut io = MeteredIo::new(&mut fake, &mut buses);
+        assert!(io.recv(0).is_none());
+        let b = buses[0];
+        assert_eq!(
+            (b.state, b.tec, b.rec, b.bus_offs),
+            (BusState::ErrorActive, 0, 0, 1)
+        );
     }
 
     #[test]

@@ -225,6 +225,12 @@ pub fn model(s: &StatusMsg) -> CellModel {
                 frames_in: b.frames_in,
                 frames_out: b.frames_out,
                 tx_refused: b.tx_refused,
+                error_state: b.error_state.clone(),
+                tec: b.tec,
+                rec: b.rec,
+                bus_errors: b.bus_errors,
+                rx_overflows: b.rx_overflows,
+                bus_offs: b.bus_offs,
                 nodes: b
                     .nodes
                     .iter()

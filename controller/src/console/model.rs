@@ -101,6 +101,19 @@ pub struct BusPanel {
     /// Frames the interface refused (transmit queue full, bus-off): the error counter the
     /// controller keeps per bus.
     pub tx_refused: u64,
+    /// Fault-confinement state of the CAN interface: `error_active`, `error_warning`,
+    /// `error_passive`, `bus_off`.
+    pub error_state: String,
+    /// Transmit error counter, as last reported.
+    pub tec: u8,
+    /// Receive error counter, as last reported.
+    pub rec: u8,
+    /// Bus errors (error frames) reported since start.
+    pub bus_errors: u64,
+    /// Receive-queue overflows reported since start.
+    pub rx_overflows: u64,
+    /// Times the interface went bus-off.
+    pub bus_offs: u64,
     /// The devices on it and their heartbeat.
     pub nodes: Vec<NodeBeat>,
 }

@@ -99,6 +99,12 @@ fn running() -> Screen {
             frames_in: 1_284_112,
             frames_out: 642_530,
             tx_refused: 0,
+            error_state: "error_active".to_owned(),
+            tec: 0,
+            rec: 0,
+            bus_errors: 0,
+            rx_overflows: 0,
+            bus_offs: 0,
             nodes: nodes
                 .iter()
                 .map(|&(node, name)| NodeBeat {
@@ -210,6 +216,10 @@ fn faulted() -> Screen {
     m.buses[0].nodes[2].state = "pre_operational".to_owned();
     m.buses[0].tx_refused = 3;
     m.buses[0].state = "refusing".to_owned();
+    // A noisy bus: the interface's receive error counter past the warning level.
+    m.buses[0].error_state = "error_warning".to_owned();
+    m.buses[0].rec = 97;
+    m.buses[0].bus_errors = 112;
     s.log
         .push("  242.311 s  emcy       node 3 (z_drive): 0x8611 following error".to_owned());
     s.log
@@ -295,6 +305,13 @@ fn running_80x24() {
     assert!(rows_with(&text, "E-STOP LATCHED").is_empty());
     // The log keeps the newest lines in view.
     assert!(text.contains("parts_placed = 57"));
+    // No room for the bus panel: the bus, its interface's state and the heartbeats in one
+    // line on the log's border.
+    let bus = rows_with(
+        &text,
+        "main 53.8 %  error-active  TEC 0 REC 0  6/6 heartbeats",
+    );
+    assert_eq!(bus, [21], "{text}");
 }
 
 #[test]
@@ -337,6 +354,14 @@ fn faulted_80x24() {
     assert_eq!(rows_with(&text, "CELL TRIPPED"), [2]);
     assert_eq!(rows_with(&text, "following error on axis z: 2.310 mm"), [3]);
     assert!(rows_with(&text, "E-STOP LATCHED").is_empty());
+    assert_eq!(
+        rows_with(
+            &text,
+            "ERROR WARNING  TEC 0 REC 97  6/6 heartbeats  errors 112"
+        ),
+        [21],
+        "{text}"
+    );
 }
 
 #[test]
@@ -346,6 +371,8 @@ fn faulted_200x60() {
     assert_essentials(&text, &s);
     assert!(text.contains("refused 3"));
     assert!(text.contains("FAULT"));
+    assert!(text.contains("ERROR WARNING  REFUSING FRAMES"), "{text}");
+    assert!(text.contains("TEC 0  REC 97  error frames 112"), "{text}");
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! banners, the cell state and step, the axes, the I/O; then the event log, the buses, the
 //! cycle timing and the production panel take what is left, and a panel that does not fit
 //! is left out whole rather than drawn cut. At 80×24 that is banner, state, axes, I/O and a
-//! few lines of log; from 160 columns the buses, timing and production sit in a right-hand
-//! column.
+//! few lines of log, with each bus (load, interface state, error counters, heartbeats) in
+//! one line on the log's bottom border; from 160 columns the buses, timing and production
+//! sit in a right-hand column.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
@@ -143,14 +144,23 @@ fn draw_narrow(frame: &mut Frame, mut area: Rect, screen: &Screen) {
     // What is left goes to the log first; the buses and timing only when the log still
     // keeps a useful height.
     let buses_h = buses_rows(&m.buses);
-    if area.height >= buses_h + timing_rows() + LOG_MIN_ROWS + 4 {
+    let panel = area.height >= buses_h + timing_rows() + LOG_MIN_ROWS + 4;
+    if panel {
         let buses = take_bottom(&mut area, buses_h);
         draw_buses(frame, buses, &m.buses);
         let timing = take_bottom(&mut area, timing_rows());
         draw_timing(frame, timing, m);
     }
+    // Without the panel the buses are one line: on the log's bottom border, or on a row
+    // of their own when the log does not fit.
+    let summary = (!panel && !m.buses.is_empty())
+        .then(|| bus_summary(&m.buses, usize::from(area.width.saturating_sub(2))));
     if area.height >= LOG_MIN_ROWS {
-        draw_log(frame, area, screen);
+        draw_log(frame, area, screen, summary);
+    } else if let Some(line) = summary
+        && area.height >= 1
+    {
+        frame.render_widget(Paragraph::new(line), take_top(&mut area, 1));
     }
 }
 
@@ -174,7 +184,7 @@ fn draw_wide(frame: &mut Frame, area: Rect, screen: &Screen) {
         draw_io(frame, io, m);
     }
     if left.height >= LOG_MIN_ROWS {
-        draw_log(frame, left, screen);
+        draw_log(frame, left, screen, None);
     }
     let prod_h = production_rows(m);
     if right.height >= prod_h {
@@ -463,7 +473,7 @@ fn draw_io(frame: &mut Frame, area: Rect, m: &CellModel) {
     );
 }
 
-fn draw_log(frame: &mut Frame, area: Rect, screen: &Screen) {
+fn draw_log(frame: &mut Frame, area: Rect, screen: &Screen, bottom: Option<Line<'static>>) {
     let rows = usize::from(area.height.saturating_sub(2));
     let lines: Vec<Line> = screen
         .log
@@ -479,52 +489,78 @@ fn draw_log(frame: &mut Frame, area: Rect, screen: &Screen) {
             screen.scroll
         )
     };
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
-        area,
-    );
+    let mut block = Block::bordered().title(title);
+    if let Some(line) = bottom {
+        block = block.title_bottom(line);
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn buses_rows(buses: &[BusPanel]) -> u16 {
-    buses.iter().map(|b| 2 + b.nodes.len() as u16).sum::<u16>() + 2
+    buses.iter().map(|b| 3 + b.nodes.len() as u16).sum::<u16>() + 2
+}
+
+const BAD: Style = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+const WARN: Style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+
+/// A CAN interface's fault-confinement state as the screen shows it: quiet while
+/// error-active, loud otherwise.
+fn error_state(state: &str) -> (String, Style) {
+    match state {
+        "error_active" | "" => ("error-active".to_owned(), Style::new()),
+        "error_warning" => ("ERROR WARNING".to_owned(), WARN),
+        "error_passive" => ("ERROR PASSIVE".to_owned(), BAD),
+        "bus_off" => ("BUS-OFF".to_owned(), BAD),
+        other => (other.to_uppercase(), BAD),
+    }
+}
+
+/// A count that is bad news when not zero.
+fn count(label: &str, n: u64, style: Style) -> [Span<'static>; 2] {
+    [
+        Span::raw(format!("  {label} ")),
+        Span::styled(n.to_string(), if n > 0 { style } else { Style::new() }),
+    ]
 }
 
 fn draw_buses(frame: &mut Frame, area: Rect, buses: &[BusPanel]) {
-    let bad = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     let mut lines = Vec::new();
     for b in buses {
-        lines.push(Line::from(vec![
+        let (state, state_style) = error_state(&b.error_state);
+        let mut first = vec![
             Span::styled(b.name.clone(), Style::new().add_modifier(Modifier::BOLD)),
             Span::raw("  load "),
             Span::styled(
                 format!("{:.1} %", b.load_percent),
                 if b.load_percent > 70.0 {
-                    bad
+                    BAD
                 } else {
                     Style::new()
                 },
             ),
-            Span::raw("  state "),
-            Span::styled(
-                b.state.clone(),
-                if b.state == "ok" { Style::new() } else { bad },
-            ),
-        ]));
-        lines.push(Line::from(vec![
-            Span::raw(format!(
-                "  frames in {}  out {}  refused ",
-                b.frames_in, b.frames_out
-            )),
-            Span::styled(
-                b.tx_refused.to_string(),
-                if b.tx_refused > 0 { bad } else { Style::new() },
-            ),
-        ]));
+            Span::raw("  "),
+            Span::styled(state, state_style),
+        ];
+        if b.state == "refusing" {
+            first.push(Span::styled("  REFUSING FRAMES", BAD));
+        }
+        lines.push(Line::from(first));
+        let mut errors = vec![Span::raw(format!("  TEC {}  REC {}", b.tec, b.rec))];
+        errors.extend(count("error frames", b.bus_errors, WARN));
+        errors.extend(count("overflows", b.rx_overflows, BAD));
+        errors.extend(count("bus-off", b.bus_offs, BAD));
+        lines.push(Line::from(errors));
+        let mut frames = vec![Span::raw(format!(
+            "  frames in {}  out {}",
+            b.frames_in, b.frames_out
+        ))];
+        frames.extend(count("refused", b.tx_refused, BAD));
+        lines.push(Line::from(frames));
         for n in &b.nodes {
             let (beat, style) = if n.alive {
                 ("heartbeat ok  ", Style::new())
             } else {
-                ("HEARTBEAT LOST", bad)
+                ("HEARTBEAT LOST", BAD)
             };
             lines.push(Line::from(vec![
                 Span::raw(format!(
@@ -539,6 +575,67 @@ fn draw_buses(frame: &mut Frame, area: Rect, buses: &[BusPanel]) {
         Paragraph::new(lines).block(Block::bordered().title(" buses ")),
         area,
     );
+}
+
+/// Every bus in one line of at most `width` columns, for a screen without room for the bus
+/// panel: load, the interface's state and error counters, the heartbeats, then the counts
+/// of what went wrong so far that fit whole (the most important first; the line is cut
+/// only when even the essentials do not fit).
+fn bus_summary(buses: &[BusPanel], width: usize) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (i, b) in buses.iter().enumerate() {
+        spans.push(Span::raw(if i == 0 { " " } else { " │ " }));
+        // `main (can0, 1000 kbit/s)`: the name alone.
+        let name = b.name.split(" (").next().unwrap_or(&b.name);
+        let (state, state_style) = error_state(&b.error_state);
+        spans.push(Span::styled(
+            name.to_owned(),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(
+            format!(" {:.1} %  ", b.load_percent),
+            if b.load_percent > 70.0 {
+                BAD
+            } else {
+                Style::new()
+            },
+        ));
+        spans.push(Span::styled(state, state_style));
+        spans.push(Span::raw(format!("  TEC {} REC {}  ", b.tec, b.rec)));
+        let lost: Vec<&str> = b
+            .nodes
+            .iter()
+            .filter(|n| !n.alive)
+            .map(|n| n.name.as_str())
+            .collect();
+        if lost.is_empty() {
+            spans.push(Span::raw(format!("{0}/{0} heartbeats", b.nodes.len())));
+        } else {
+            spans.push(Span::styled(
+                format!("HEARTBEAT LOST {}", lost.join(" ")),
+                BAD,
+            ));
+        }
+        for (label, n, style) in [
+            ("errors", b.bus_errors, WARN),
+            ("refused", b.tx_refused, BAD),
+            ("overflows", b.rx_overflows, BAD),
+            ("bus-off", b.bus_offs, BAD),
+        ] {
+            let label = format!("  {label} ");
+            let value = n.to_string();
+            let used: usize = spans.iter().map(Span::width).sum();
+            // The trailing space before the border is kept.
+            if n > 0 && used + label.len() + value.len() < width {
+                spans.push(Span::raw(label));
+                spans.push(Span::styled(value, style));
+            }
+        }
+    }
+    if !spans.is_empty() {
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
 }
 
 /// Bins each histogram shows.

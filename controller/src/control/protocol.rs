@@ -434,8 +434,35 @@ pub struct BusMsg {
     /// `bus_off` while the interface reports bus-off, else `refusing` when a frame was
     /// refused in the last interval, else `ok`.
     pub state: String,
+    /// Fault-confinement state of the CAN interface (ISO 11898-1), as its error frames and
+    /// restarts reported it: `error_active`, `error_warning` (an error counter reached 96),
+    /// `error_passive` (128), `bus_off` (TEC above 255).
+    #[serde(default = "error_active")]
+    pub error_state: String,
+    /// Transmit error counter (TEC) at the interface's last report (error frames and state
+    /// changes carry it; its counting down between errors is not reported); 0 after a
+    /// restart.
+    #[serde(default)]
+    pub tec: u8,
+    /// Receive error counter (REC), likewise.
+    #[serde(default)]
+    pub rec: u8,
+    /// Bus errors reported since the controller started (bit, stuff, form, ACK, CRC: one
+    /// error frame each).
+    #[serde(default)]
+    pub bus_errors: u64,
+    /// Times frames were lost to a full receive queue (socket or controller).
+    #[serde(default)]
+    pub rx_overflows: u64,
+    /// Times the interface went bus-off.
+    #[serde(default)]
+    pub bus_offs: u64,
     /// Its devices.
     pub nodes: Vec<NodeMsg>,
+}
+
+fn error_active() -> String {
+    "error_active".to_owned()
 }
 
 /// A timing distribution.
@@ -551,6 +578,9 @@ pub struct Record {
     /// The axis's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axis: Option<String>,
+    /// The bus's name (`bus_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
     /// The device's node-ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<u8>,
@@ -597,6 +627,7 @@ impl Record {
             from: None,
             to: None,
             axis: None,
+            bus: None,
             node: None,
             step: None,
             counter: None,

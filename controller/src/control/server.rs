@@ -37,6 +37,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use takt_drivers::can::BusState;
 use takt_sequences::Program;
 
 use crate::commands::CommandSender;
@@ -964,7 +965,12 @@ fn log(e: &Event, r: &Record) {
         EventKind::Step { .. } | EventKind::AxisState { .. } => {
             tracing::debug!("{t:10.3} s  {}", r.text);
         }
-        EventKind::Trip { .. } | EventKind::BootTimeout { .. } => {
+        EventKind::Trip { .. }
+        | EventKind::BootTimeout { .. }
+        | EventKind::BusState {
+            to: BusState::ErrorPassive | BusState::BusOff,
+            ..
+        } => {
             tracing::warn!("{t:10.3} s  {}", r.text);
         }
         EventKind::ConfigFailed { .. } => tracing::error!("{t:10.3} s  {}", r.text),

@@ -190,6 +190,12 @@ impl View {
                     "ok"
                 }
                 .to_owned(),
+                error_state: name_of(now.state),
+                tec: now.tec,
+                rec: now.rec,
+                bus_errors: now.bus_errors,
+                rx_overflows: now.rx_overflows,
+                bus_offs: now.bus_offs,
                 nodes,
             });
         }
@@ -424,6 +430,31 @@ impl View {
             }
             EventKind::Resync(ev) => {
                 Record::new("resync", crate::resync::describe(&self.program, ev))
+            }
+            EventKind::BusState {
+                bus,
+                from,
+                to,
+                tec,
+                rec,
+            } => {
+                let name = self
+                    .program
+                    .buses
+                    .get(usize::from(bus))
+                    .map_or_else(|| format!("bus {bus}"), |b| b.name.clone());
+                let mut r = Record::new(
+                    "bus_state",
+                    format!(
+                        "bus {name}: {} -> {}, TEC {tec}, REC {rec}",
+                        words(&format!("{from:?}")),
+                        words(&format!("{to:?}"))
+                    ),
+                );
+                r.bus = Some(name);
+                r.from = Some(name_of(from));
+                r.to = Some(name_of(to));
+                r
             }
             EventKind::PassDone { passes } => {
                 let mut r = Record::new("pass_done", format!("pass {passes} done"));
