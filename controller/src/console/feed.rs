@@ -59,9 +59,11 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
         self.conn = None;
         self.waiting.clear();
         let mut conn = (self.connect)().map_err(|e| e.to_string())?;
+        // The events kept from before come first, so the log tells what led here.
         conn.send(Op::Subscribe {
             status_hz: Some(STATUS_HZ),
             events: true,
+            backlog: None,
         })
         .map_err(|e| e.to_string())?;
         let hello = conn.hello();

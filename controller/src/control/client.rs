@@ -66,9 +66,17 @@ pub trait Connection {
     fn call(&mut self, op: Op, timeout: Duration) -> Result<Reply, ClientError>;
 
     /// Subscribes to status at `status_hz` (None: the default rate) and, if `events`, to
-    /// every event.
+    /// every event, the ones the controller kept from before first (the reply's
+    /// `backlog` says how many).
     fn subscribe(&mut self, status_hz: Option<f64>, events: bool) -> Result<Reply, ClientError> {
-        self.call(Op::Subscribe { status_hz, events }, CALL_TIMEOUT)
+        self.call(
+            Op::Subscribe {
+                status_hz,
+                events,
+                backlog: None,
+            },
+            CALL_TIMEOUT,
+        )
     }
 
     /// Sends a command and waits for the cell to take or refuse it.

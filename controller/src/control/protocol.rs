@@ -9,7 +9,7 @@
 //! | `op` | fields | what it does |
 //! |---|---|---|
 //! | `hello` | `protocol` (optional), `client` (optional name) | answers with a [`Hello`] (also sent unasked on connect) |
-//! | `subscribe` | `status_hz` (optional, [`STATUS_HZ_MIN`]..=[`STATUS_HZ_MAX`], default [`STATUS_HZ_DEFAULT`]), `events` (optional, default true) | status snapshots at that rate, and every event |
+//! | `subscribe` | `status_hz` (optional, [`STATUS_HZ_MIN`]..=[`STATUS_HZ_MAX`], default [`STATUS_HZ_DEFAULT`]), `events` (optional, default true), `backlog` (optional, 0..=[`BACKLOG_EVENTS`], default all kept) | status snapshots at that rate, and every event; the reply says how many past events (`backlog`) follow it before the live ones |
 //! | `unsubscribe` | | no more status or events |
 //! | `status` | | one status snapshot, in the reply |
 //! | `command` | `command`: one of `estop`, `reset`, `start`, `hold`, `resume`, `stop`, `step` | operators only; the reply comes once the cycle took or refused it |
@@ -49,6 +49,9 @@ pub const STATUS_HZ_MIN: f64 = 0.1;
 pub const STATUS_HZ_MAX: f64 = 50.0;
 /// Status rate when the subscriber does not say.
 pub const STATUS_HZ_DEFAULT: f64 = 10.0;
+/// Past events the controller keeps for a subscriber that attaches mid-run (the newest
+/// ones); well below a client's queue, so the backlog never crowds out live messages.
+pub const BACKLOG_EVENTS: usize = 100;
 
 /// A request, as a client sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,10 @@ pub enum Op {
         /// Also every event.
         #[serde(default = "yes")]
         events: bool,
+        /// With `events`: first this many of the newest past events (none: every one
+        /// kept, at most [`BACKLOG_EVENTS`]), oldest first, right after the reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backlog: Option<usize>,
     },
     /// Stop the subscription.
     Unsubscribe,
@@ -260,6 +267,10 @@ pub struct Reply {
     /// For `status`: the snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Box<StatusMsg>>,
+    /// For `subscribe` with events: how many past events follow this reply (the newest the
+    /// controller kept, oldest first) before the live ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<usize>,
 }
 
 impl Reply {
@@ -271,6 +282,7 @@ impl Reply {
             error: None,
             journal_seq: None,
             status: None,
+            backlog: None,
         }
     }
 
@@ -285,6 +297,7 @@ impl Reply {
             }),
             journal_seq: None,
             status: None,
+            backlog: None,
         }
     }
 }
@@ -731,7 +744,8 @@ mod tests {
             s.op,
             Op::Subscribe {
                 status_hz: Some(2.5),
-                events: true
+                events: true,
+                backlog: None,
             }
         );
         let line = serde_json::to_string(&s).unwrap();

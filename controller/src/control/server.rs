@@ -14,6 +14,10 @@
 //! Only the client's own writer thread waits on its socket. A client whose queue holds
 //! nothing but unanswered replies (it sends and never reads) is disconnected.
 //!
+//! **Backlog**: the hub keeps the newest [`BACKLOG_EVENTS`] event messages (the
+//! controller's start among them) and queues them for a client that subscribes to events,
+//! right after the reply, so a console that attaches mid-run shows what led to now.
+//!
 //! **Roles** (from `SO_PEERCRED` at connect): root, the controller's own uid, every uid in
 //! `operator_uids` and every member (primary or supplementary) of a group in
 //! `operator_gids` are operators; everyone else who can open the socket (mode 0660: its
@@ -46,8 +50,9 @@ use crate::status::{Event, EventKind, Inbox, Status};
 use super::client::{ClientError, Connection};
 use super::journal::Journal;
 use super::protocol::{
-    CommandName, ErrorCode, Hello, MAX_LINE_BYTES, Op, PROTOCOL_VERSION, Peer, Record, Reply,
-    Request, Role, STATUS_HZ_DEFAULT, STATUS_HZ_MAX, STATUS_HZ_MIN, ServerMsg, parse_request,
+    BACKLOG_EVENTS, CommandName, ErrorCode, Hello, MAX_LINE_BYTES, Op, PROTOCOL_VERSION, Peer,
+    Record, Reply, Request, Role, STATUS_HZ_DEFAULT, STATUS_HZ_MAX, STATUS_HZ_MIN, ServerMsg,
+    parse_request,
 };
 use super::view::View;
 
@@ -332,6 +337,7 @@ impl ControlServer {
             next_tag: 1,
             latest: None,
             latest_seq: 0,
+            backlog: VecDeque::with_capacity(BACKLOG_EVENTS),
             dropped_events_seen: 0,
             summary: ServerSummary::default(),
         };
@@ -528,6 +534,8 @@ struct Hub {
     next_tag: u32,
     latest: Option<Status>,
     latest_seq: u64,
+    /// The newest event messages, oldest first, for subscribers that attach later.
+    backlog: VecDeque<Arc<ServerMsg>>,
     dropped_events_seen: u64,
     summary: ServerSummary,
 }
@@ -611,6 +619,15 @@ impl Hub {
         {
             self.summary.journal_errors += 1;
         }
+        self.keep(Arc::new(ServerMsg::Event(Box::new(r))));
+    }
+
+    /// Keeps an event message for later subscribers, the oldest going when full.
+    fn keep(&mut self, msg: Arc<ServerMsg>) {
+        if self.backlog.len() == BACKLOG_EVENTS {
+            self.backlog.pop_front();
+        }
+        self.backlog.push_back(msg);
     }
 
     /// Journals `r` (numbering it); false when it could not be written.
@@ -638,6 +655,7 @@ impl Hub {
                 self.summary.dropped_for_clients += c.out.push(Arc::clone(&msg));
             }
         }
+        self.keep(msg);
     }
 
     fn on_event(&mut self, e: &Event) {
@@ -868,6 +886,8 @@ impl Hub {
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
+        // Past events that follow the reply (a subscription's backlog).
+        let mut replay: Vec<Arc<ServerMsg>> = Vec::new();
         let reply = match req.op {
             Op::Hello {
                 protocol,
@@ -886,20 +906,42 @@ impl Hub {
                     Reply::ok(req.id)
                 }
             }
-            Op::Subscribe { status_hz, events } => {
+            Op::Subscribe {
+                status_hz,
+                events,
+                backlog,
+            } => {
                 let hz = status_hz.unwrap_or(STATUS_HZ_DEFAULT);
+                let wanted = backlog.unwrap_or(BACKLOG_EVENTS);
                 if !(STATUS_HZ_MIN..=STATUS_HZ_MAX).contains(&hz) {
                     Reply::error(
                         Some(req.id),
                         ErrorCode::BadRequest,
                         format!("status_hz {hz} is outside {STATUS_HZ_MIN} ..= {STATUS_HZ_MAX}"),
                     )
+                } else if wanted > BACKLOG_EVENTS {
+                    Reply::error(
+                        Some(req.id),
+                        ErrorCode::BadRequest,
+                        format!(
+                            "backlog {wanted} is more than the {BACKLOG_EVENTS} past events the \
+                             controller keeps"
+                        ),
+                    )
                 } else {
                     c.status_every = Some(Duration::from_secs_f64(1.0 / hz));
                     c.next_status = Instant::now();
                     c.last_status_seq = 0;
                     c.events = events;
-                    Reply::ok(req.id)
+                    if events {
+                        // The newest `wanted`, oldest first.
+                        let skip = self.backlog.len().saturating_sub(wanted);
+                        replay = self.backlog.iter().skip(skip).cloned().collect();
+                    }
+                    Reply {
+                        backlog: events.then_some(replay.len()),
+                        ..Reply::ok(req.id)
+                    }
                 }
             }
             Op::Unsubscribe => {
@@ -954,6 +996,9 @@ impl Hub {
         };
         if let Some(c) = self.clients.get(&client) {
             c.out.push(Arc::new(ServerMsg::Reply(reply)));
+            for m in replay {
+                self.summary.dropped_for_clients += c.out.push(m);
+            }
         }
     }
 }
@@ -1428,6 +1473,116 @@ mod tests {
             Some(ServerMsg::Bye { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_subscriber_that_attaches_late_gets_the_newest_past_events_first() {
+        use crate::commands::command_channel;
+        use crate::status::{EventKind, channels};
+        use takt_drivers::can::Timestamp;
+
+        let cell = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+        let program = takt_sequences::check_file(&cell).program.unwrap();
+        let (mut outbox, inbox) = channels(512, 4);
+        let (commands, _queue) = command_channel(4);
+        let server = ControlServer::start(
+            ServerConfig::default(),
+            None,
+            program,
+            Duration::from_millis(1),
+            inbox,
+            commands,
+        )
+        .unwrap();
+        let total = |m: &ServerMsg| match m {
+            ServerMsg::Event(r) if r.kind == "counted" => r.total,
+            _ => None,
+        };
+        let count = |outbox: &mut crate::status::Outbox, n: u64| {
+            outbox.event(
+                Timestamp::from_millis(n),
+                EventKind::Counted {
+                    counter: 0,
+                    total: n,
+                },
+            );
+        };
+        // One watcher from the start, to know when the hub has seen every event.
+        let mut early = server.local("early");
+        let reply = early.subscribe(Some(0.1), true).unwrap();
+        assert_eq!(
+            reply.backlog,
+            Some(1),
+            "the controller's start, kept for later"
+        );
+        for n in 1..=150 {
+            count(&mut outbox, n);
+        }
+        while early
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .and_then(|m| total(&m))
+            != Some(150)
+        {}
+        let events_after_reply = |c: &mut LocalClient, backlog: Option<usize>| {
+            let reply = c
+                .call(
+                    Op::Subscribe {
+                        status_hz: Some(0.1),
+                        events: true,
+                        backlog,
+                    },
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+            let n = reply.backlog.unwrap();
+            let got: Vec<u64> = (0..n)
+                .map(|_| {
+                    let m = c.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+                    total(&m).unwrap_or_else(|| panic!("not a past event: {m:?}"))
+                })
+                .collect();
+            got
+        };
+        // By default every event kept: the newest 100, oldest first (the start fell out).
+        let mut late = server.local("late");
+        assert_eq!(
+            events_after_reply(&mut late, None),
+            (51..=150).collect::<Vec<_>>()
+        );
+        // Then the live ones, without a gap or a repeat.
+        count(&mut outbox, 151);
+        let next = late.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(total(&next), Some(151));
+        let mut few = server.local("few");
+        assert_eq!(events_after_reply(&mut few, Some(3)), [149, 150, 151]);
+        let mut none = server.local("none");
+        assert_eq!(events_after_reply(&mut none, Some(0)), Vec::<u64>::new());
+        // No events asked for: no backlog either.
+        let r = none
+            .call(
+                Op::Subscribe {
+                    status_hz: Some(0.1),
+                    events: false,
+                    backlog: None,
+                },
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert!(r.ok && r.backlog.is_none());
+        let r = none
+            .call(
+                Op::Subscribe {
+                    status_hz: None,
+                    events: true,
+                    backlog: Some(BACKLOG_EVENTS + 1),
+                },
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(r.error.map(|e| e.code), Some(ErrorCode::BadRequest));
+        drop(outbox);
+        server.finish();
     }
 
     #[test]
