@@ -2,7 +2,9 @@
 //! 80×24, the e-stop key sent with `send-keys`, the screen read back with `capture-pane`;
 //! then the controller asked through its control socket whether it latched the e-stop,
 //! and its journal read for the operator's command. Quitting the console must leave the
-//! controller running. Every wait polls with a deadline; none sleeps a fixed time.
+//! controller running. `takt tui` attached to a controller that has run a while shows its
+//! past events and its bus at once. Every wait polls with a deadline; none sleeps a fixed
+//! time.
 //!
 //! Needs `tmux` (tests/run installs it).
 
@@ -228,5 +230,79 @@ fn takt_tui_says_when_no_controller_answers_and_ends_when_its_terminal_goes_away
         let _ = Command::new("kill").args(["-9", &pid]).status();
         panic!("takt tui (pid {pid}) still runs after its terminal went away");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A process killed when the test ends however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn takt_tui_attached_mid_run_shows_the_past_events_and_the_bus_at_once() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("takt-tui-attach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("control.sock");
+    let _controller = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_takt"))
+            .current_dir(&root)
+            .args(["run", "config/cell.toml", "--no-tui", "--socket"])
+            .arg(&socket)
+            .arg("--journal")
+            .arg(dir.join("journal.jsonl"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut client = None;
+    assert!(
+        poll(Duration::from_secs(20), || {
+            client = Client::connect(&socket).ok();
+            client.is_some()
+        }),
+        "the controller never served its socket"
+    );
+    let mut client = client.unwrap();
+    assert!(
+        poll(Duration::from_secs(30), || client
+            .status()
+            .is_ok_and(|s| s.cell == "execute")),
+        "the cell never ran"
+    );
+    let tmux = Tmux::new("attach");
+    tmux.start(
+        &dir,
+        80,
+        24,
+        &format!(
+            "'{}' tui --socket '{}'",
+            env!("CARGO_BIN_EXE_takt"),
+            socket.display()
+        ),
+    );
+    // The first screen with the cell on it already has start-up's events in its log
+    // (boot-ups, configuration, homing, the start: more than a dozen), not only what
+    // happened after the console attached.
+    let (up, screen) = tmux.wait_for(Duration::from_secs(20), |s| s.contains("│z "));
+    assert!(up, "the console did not come up:\n{screen}");
+    let logged: usize = screen
+        .split_once("events (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event log:\n{screen}"));
+    assert!(logged >= 12, "{logged} events at attach:\n{screen}");
+    // The bus in one line on the log's border: its interface healthy, every heartbeat in.
+    assert!(
+        screen.contains("error-active  TEC 0 REC 0  6/6 heartbeats"),
+        "{screen}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
