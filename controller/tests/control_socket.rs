@@ -457,3 +457,59 @@ fn a_watch_that_attaches_mid_run_starts_with_the_past_events() {
         assert!(records.contains(e), "{e:?} is not in the journal");
     }
 }
+
+#[test]
+fn the_readmes_socat_examples_work() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let examples: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("echo '") && l.contains("| socat"))
+        .collect();
+    assert!(examples.len() >= 2, "{examples:?}");
+    let ctl = Controller::spawn("socat", &[]);
+    ctl.wait_for(100, |s| s.cell == "execute");
+    for example in examples {
+        // As a shell runs it, in its own process group so the watch can be ended whole.
+        let mut sh = Command::new("sh")
+            .args(["-c", example])
+            .env("S", &ctl.socket)
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = sh.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut replies = Vec::new();
+        let mut statuses = 0;
+        // To its end, or (a watch) until it has streamed two snapshots.
+        while statuses < 2 {
+            match lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => match serde_json::from_str::<ServerMsg>(&line) {
+                    Ok(ServerMsg::Reply(r)) => replies.push(r),
+                    Ok(ServerMsg::Status(_)) => statuses += 1,
+                    Ok(_) => {}
+                    Err(e) => panic!("{example}: {e}: {line}"),
+                },
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("{example}: {e}"),
+            }
+        }
+        // SAFETY: kill has no memory preconditions; the group is the example's own.
+        unsafe { libc::kill(-(sh.id() as i32), libc::SIGKILL) };
+        sh.wait().unwrap();
+        assert_eq!(replies.len(), 1, "{example}: {replies:?}");
+        assert!(replies[0].ok, "{example}: {replies:?}");
+        if example.contains("subscribe") {
+            assert_eq!(statuses, 2, "{example} streams status");
+        }
+    }
+}
