@@ -22,8 +22,10 @@
 //! A request's reply may be preceded by status and event messages; match replies by `id`.
 //!
 //! ```text
-//! → {"id":1,"op":"subscribe","status_hz":2}
-//! ← {"type":"reply","id":1,"ok":true}
+//! → {"id":1,"op":"subscribe","status_hz":2,"backlog":2}
+//! ← {"type":"reply","id":1,"ok":true,"backlog":2}
+//! ← {"type":"event","seq":37,"kind":"step","text":"thread 0: step pick_and_place.to_pick ...",...}
+//! ← {"type":"event","seq":38,"kind":"bus_state","text":"bus can0: error active -> error warning, TEC 0, REC 96",...}
 //! ← {"type":"status","seq":7,"cell":"execute",...}
 //! → {"id":2,"op":"command","command":"estop"}
 //! ← {"type":"event","seq":40,"kind":"command","text":"estop by uid 1000 (alice) accepted",...}
