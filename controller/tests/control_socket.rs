@@ -450,6 +450,17 @@ fn a_watch_that_attaches_mid_run_starts_with_the_past_events() {
         assert_eq!(events[0].kind, "controller_start");
     }
     assert!(events.iter().any(|r| r.kind == "cell_state"));
+    // More than the controller keeps is refused, saying why.
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .args(["ctl", "--socket"])
+        .arg(&ctl.socket)
+        .args(["watch", "--backlog", "101"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let reply: Reply = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error_code(&reply), Some(ErrorCode::BadRequest));
+    assert!(reply.error.unwrap().message.contains("100 past events"));
     // They are the journal's own records.
     let (records, bad) = journal::read(&ctl.journal).unwrap();
     assert!(bad.is_empty(), "{bad:?}");

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::control::client::{Client, ClientError, Connection};
-use crate::control::protocol::{CommandName, ServerMsg};
+use crate::control::client::{CALL_TIMEOUT, Client, ClientError, Connection};
+use crate::control::protocol::{BACKLOG_EVENTS, CommandName, Op, ServerMsg};
 use crate::control::server::default_socket_path;
 
 /// Arguments of `takt ctl`.
@@ -27,11 +27,15 @@ pub enum CtlAction {
     /// Print one status snapshot (JSON).
     Status,
     /// Print every status snapshot and event as it comes (JSON lines) until the controller
-    /// goes away.
+    /// goes away, the last events before it first.
     Watch {
         /// Status snapshots per second.
         #[arg(long, default_value_t = 1.0)]
         hz: f64,
+        /// How many of the events before now to print first (0 to 100, the most the
+        /// controller keeps).
+        #[arg(long, value_name = "N", default_value_t = BACKLOG_EVENTS)]
+        backlog: usize,
     },
     /// Latch an e-stop.
     Estop,
@@ -75,8 +79,15 @@ fn ctl_inner(args: &CtlArgs) -> Result<bool, ClientError> {
             print(&c.status()?)?;
             return Ok(true);
         }
-        CtlAction::Watch { hz } => {
-            let reply = c.subscribe(Some(hz), true)?;
+        CtlAction::Watch { hz, backlog } => {
+            let reply = c.call(
+                Op::Subscribe {
+                    status_hz: Some(hz),
+                    events: true,
+                    backlog: Some(backlog),
+                },
+                CALL_TIMEOUT,
+            )?;
             if !reply.ok {
                 print(&reply)?;
                 return Ok(false);
