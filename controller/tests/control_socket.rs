@@ -479,6 +479,10 @@ fn the_readmes_socat_examples_work() {
         .filter(|l| l.starts_with("echo '") && l.contains("| socat"))
         .collect();
     assert!(examples.len() >= 2, "{examples:?}");
+    assert!(
+        Command::new("socat").arg("-V").output().is_ok(),
+        "socat is not installed: install it (tests/run does)"
+    );
     let ctl = Controller::spawn("socat", &[]);
     ctl.wait_for(100, |s| s.cell == "execute");
     for example in examples {
