@@ -1,6 +1,10 @@
 //! The console fed by the control protocol: status messages become the screen's model,
 //! journal records become log lines, and commands go out without waiting for their reply
 //! (the reply is matched by id later), so the screen never freezes on a slow controller.
+//!
+//! The subscription starts with the controller's last events (its backlog), so the log
+//! tells what led to now. After a reconnection the ones already shown are left out: the
+//! backlog is cut after the last record this console showed, when it is among them.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,6 +34,12 @@ pub struct Attached<C, F> {
     names: (String, String),
     /// The greeting said this client is a viewer.
     viewer: bool,
+    /// The subscription's request id, until its reply arrives.
+    subscription: Option<u64>,
+    /// Past events the subscription's reply announced: how many, and those here so far.
+    backlog: Option<(usize, Vec<Record>)>,
+    /// The newest event shown, to find it in the backlog after a reconnection.
+    last_shown: Option<Record>,
 }
 
 impl<C, F> std::fmt::Debug for Attached<C, F> {
@@ -50,6 +60,27 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Attached<C, F> {
             waiting: HashMap::new(),
             names: (String::new(), String::new()),
             viewer: false,
+            subscription: None,
+            backlog: None,
+            last_shown: None,
+        }
+    }
+
+    fn show(&mut self, r: Record, out: &mut Vec<Update>) {
+        out.push(Update::Event(log_line(&r)));
+        self.last_shown = Some(r);
+    }
+
+    /// Shows a whole backlog, without what this console showed before it last lost the
+    /// link (everything up to the last record shown, when the backlog holds it).
+    fn show_backlog(&mut self, past: Vec<Record>, out: &mut Vec<Update>) {
+        let seen = self
+            .last_shown
+            .as_ref()
+            .and_then(|last| past.iter().rposition(|r| r == last))
+            .map_or(0, |i| i + 1);
+        for r in past.into_iter().skip(seen) {
+            self.show(r, out);
         }
     }
 }
@@ -58,14 +89,17 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
     fn connect(&mut self) -> Result<(), String> {
         self.conn = None;
         self.waiting.clear();
+        self.backlog = None;
         let mut conn = (self.connect)().map_err(|e| e.to_string())?;
         // The events kept from before come first, so the log tells what led here.
-        conn.send(Op::Subscribe {
-            status_hz: Some(STATUS_HZ),
-            events: true,
-            backlog: None,
-        })
-        .map_err(|e| e.to_string())?;
+        let id = conn
+            .send(Op::Subscribe {
+                status_hz: Some(STATUS_HZ),
+                events: true,
+                backlog: None,
+            })
+            .map_err(|e| e.to_string())?;
+        self.subscription = Some(id);
         let hello = conn.hello();
         self.names = (hello.cell.clone(), hello.sequence.clone());
         self.viewer = hello.role == Role::Viewer;
@@ -74,10 +108,10 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
     }
 
     fn poll(&mut self, out: &mut Vec<Update>) -> Result<(), String> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Err("not connected".to_owned());
-        };
         for _ in 0..POLL_BATCH {
+            let Some(conn) = self.conn.as_mut() else {
+                return Err("not connected".to_owned());
+            };
             let msg = match conn.recv_timeout(Duration::ZERO) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
@@ -94,7 +128,28 @@ impl<C: Connection, F: FnMut() -> Result<C, ClientError>> Source for Attached<C,
                     m.viewer = self.viewer;
                     out.push(Update::Status(Box::new(m)));
                 }
-                ServerMsg::Event(r) => out.push(Update::Event(log_line(&r))),
+                ServerMsg::Event(r) => match &mut self.backlog {
+                    Some((n, past)) => {
+                        past.push(*r);
+                        if past.len() >= *n
+                            && let Some((_, past)) = self.backlog.take()
+                        {
+                            self.show_backlog(past, out);
+                        }
+                    }
+                    None => self.show(*r, out),
+                },
+                ServerMsg::Reply(r) if r.id.is_some() && r.id == self.subscription => {
+                    self.subscription = None;
+                    match (r.ok, r.backlog) {
+                        (true, Some(n)) if n > 0 => self.backlog = Some((n, Vec::with_capacity(n))),
+                        (true, _) => {}
+                        (false, _) => out.push(Update::Event(format!(
+                            "the controller refused this console's subscription: {}",
+                            r.error.map_or_else(String::new, |e| e.message)
+                        ))),
+                    }
+                }
                 ServerMsg::Reply(r) => {
                     if let Some(command) = r.id.and_then(|id| self.waiting.remove(&id)) {
                         let result = if r.ok {
@@ -279,6 +334,7 @@ fn io(points: &[crate::control::protocol::IoMsg]) -> Vec<IoPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::protocol::Reply;
 
     /// A status line as the controller sends it (protocol v1).
     const STATUS: &str = r#"{"type":"status","seq":7,"at_s":12.5,"cycles":12500,
@@ -328,6 +384,93 @@ mod tests {
         let labels: Vec<_> = m.timing.latency.bins.iter().map(|b| b.0.as_str()).collect();
         assert_eq!(labels, ["≤    20 µs", "≤    50 µs", ">    50 µs"]);
         assert!(m.timing.compute.bins.is_empty());
+    }
+
+    /// A connection that hands out a script of messages, its requests numbered from 1.
+    struct Scripted {
+        hello: crate::control::protocol::Hello,
+        script: std::collections::VecDeque<ServerMsg>,
+    }
+
+    impl Connection for Scripted {
+        fn hello(&self) -> &crate::control::protocol::Hello {
+            &self.hello
+        }
+
+        fn send(&mut self, _op: Op) -> Result<u64, ClientError> {
+            Ok(1)
+        }
+
+        fn recv_timeout(&mut self, _t: Duration) -> Result<Option<ServerMsg>, ClientError> {
+            // The end of the script is the controller going away.
+            self.script.pop_front().map(Some).ok_or(ClientError::Closed)
+        }
+
+        fn call(&mut self, _op: Op, _t: Duration) -> Result<Reply, ClientError> {
+            Err(ClientError::Closed)
+        }
+    }
+
+    fn event(seq: u64, text: &str) -> ServerMsg {
+        let mut r = Record::new("step", text);
+        r.seq = seq;
+        r.wall = format!("2026-11-22T04:00:{seq:02}.000Z");
+        r.cycle_s = Some(seq as f64);
+        ServerMsg::Event(Box::new(r))
+    }
+
+    /// The reply to the subscription, announcing `backlog` past events.
+    fn subscribed(backlog: usize) -> ServerMsg {
+        ServerMsg::Reply(Reply {
+            backlog: Some(backlog),
+            ..Reply::ok(1)
+        })
+    }
+
+    fn hello() -> crate::control::protocol::Hello {
+        serde_json::from_str(
+            r#"{"protocol":1,"server":"takt","cell":"c","sequence":"s","role":"operator",
+                "uid":0,"max_line_bytes":4096,"status_hz_min":0.1,"status_hz_max":50.0,
+                "commands":[]}"#,
+        )
+        .unwrap()
+    }
+
+    /// The texts of the log lines `source` gives until its link drops.
+    fn lines<F: FnMut() -> Result<Scripted, ClientError>>(
+        source: &mut Attached<Scripted, F>,
+    ) -> Vec<String> {
+        source.connect().unwrap();
+        let mut out = Vec::new();
+        assert!(source.poll(&mut out).is_err(), "the script ends the link");
+        out.into_iter()
+            .filter_map(|u| match u {
+                Update::Event(line) => line.split_whitespace().last().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_backlog_comes_first_and_a_reconnection_leaves_out_what_was_shown() {
+        let scripts = vec![
+            // Attached mid-run: two past events, then a live one; the link drops.
+            vec![subscribed(2), event(1, "a"), event(2, "b"), event(3, "c")],
+            // Back: the backlog overlaps what was shown; only the new one is shown.
+            vec![subscribed(3), event(2, "b"), event(3, "c"), event(4, "d")],
+            // A controller with another journal: its records are all new.
+            vec![subscribed(2), event(1, "x"), event(2, "y")],
+        ];
+        let mut scripts = scripts.into_iter();
+        let mut source = Attached::new(|| {
+            Ok(Scripted {
+                hello: hello(),
+                script: scripts.next().unwrap_or_default().into(),
+            })
+        });
+        assert_eq!(lines(&mut source), ["a", "b", "c"]);
+        assert_eq!(lines(&mut source), ["d"]);
+        assert_eq!(lines(&mut source), ["x", "y"]);
     }
 
     #[test]
