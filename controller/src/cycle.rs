@@ -151,6 +151,13 @@ pub struct CycleConfig {
     pub status_every: u32,
     /// The longest an Aborting stop may take before the cell counts it as done.
     pub abort_timeout: Duration,
+    /// Start-up stops short of motion: once every device is configured and operational
+    /// it waits in [`StartupPhase::AwaitingStart`], the drives disabled, until a start
+    /// command; only then are the drives enabled and the axes homed. `takt run` sets it,
+    /// so that a restarted controller (a service restarted on failure) never moves an
+    /// axis by itself. Off, start-up enables and homes as soon as the devices are
+    /// configured (the lockstep tests and the fuzzer, which start the cell themselves).
+    pub motion_waits_for_start: bool,
 }
 
 impl Default for CycleConfig {
@@ -163,6 +170,7 @@ impl Default for CycleConfig {
             following_error_syncs: 3,
             status_every: 10,
             abort_timeout: Duration::from_secs(3),
+            motion_waits_for_start: false,
         }
     }
 }
@@ -983,6 +991,18 @@ impl CellController {
             }
             StartupPhase::Configuring if all(NodePhase::Configured) => {
                 self.nmt_start_pending = true;
+                if self.cfg.motion_waits_for_start && self.state != CellState::Starting {
+                    StartupPhase::AwaitingStart
+                } else {
+                    for a in &mut self.plant.axes {
+                        a.request = PowerRequest::Enable;
+                    }
+                    StartupPhase::Enabling
+                }
+            }
+            // The operator's start (the cell in Starting) enables the drives and homes the
+            // axes; until then they stay disabled.
+            StartupPhase::AwaitingStart if self.state == CellState::Starting => {
                 for a in &mut self.plant.axes {
                     a.request = PowerRequest::Enable;
                 }
@@ -1006,7 +1026,7 @@ impl CellController {
     /// 0x1029: a heartbeat or bus-off error sends it to pre-operational) is started again,
     /// at most every 100 ms: the cell's resync waits for its PDOs.
     fn keep_operational(&mut self, i: usize, now: Timestamp, io: &mut impl CycleIo) {
-        if !matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready) {
+        if !self.startup.is_operational() {
             return;
         }
         let n = &mut self.nodes[i];
@@ -1070,7 +1090,7 @@ impl CellController {
                 n.phase = NodePhase::Configured;
                 let node = n.node.get();
                 self.outbox.event(now, EventKind::Configured { node });
-                if matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready) {
+                if self.startup.is_operational() {
                     // A device configured again after a reboot: start it on its own.
                     let f = NmtMessage::to_node(NmtCommand::Start, self.nodes[i].node).encode();
                     let bus = self.nodes[i].bus;
@@ -1477,7 +1497,7 @@ impl CellController {
                 }
             }
         }
-        let operational = matches!(self.startup, StartupPhase::Enabling | StartupPhase::Ready);
+        let operational = self.startup.is_operational();
         for b in 0..self.sync.len() {
             let sync = if operational {
                 self.sync[b].poll(now)

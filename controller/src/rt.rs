@@ -143,15 +143,20 @@ impl Lockstep {
         self.sim.now()
     }
 
-    /// One tick of the cell and one cycle of the controller.
-    pub fn step(&mut self) {
+    /// One tick of the cell and one cycle of the controller; returns the controller's
+    /// compute time for the cycle (also recorded in [`Lockstep::compute`]), so a caller
+    /// that keeps its own statistics need not read the clock again.
+    pub fn step(&mut self) -> Duration {
         let cell = &mut self.cell;
         let compute = &mut self.compute;
+        let mut took = Duration::ZERO;
         self.sim.step(|io, now| {
             let t0 = Instant::now();
             cell.step(now, io);
-            compute.record(t0.elapsed());
+            took = t0.elapsed();
+            compute.record(took);
         });
+        took
     }
 
     /// Steps until `done` holds or the virtual clock has advanced by `limit`; true if

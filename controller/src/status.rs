@@ -33,13 +33,28 @@ pub enum StartupPhase {
     AwaitingBoot,
     /// Writing every device's configuration over SDO.
     Configuring,
-    /// NMT start sent; enabling the drives and homing the axes. A drive held in STO keeps
-    /// the cell here, visibly, until it can enable.
+    /// NMT start sent, every device operational, the drives disabled: waiting for an
+    /// operator's start to enable the drives and home the axes (see
+    /// [`crate::cycle::CycleConfig::motion_waits_for_start`]).
+    AwaitingStart,
+    /// Enabling the drives and homing the axes. A drive held in STO keeps the cell here,
+    /// visibly, until it can enable.
     Enabling,
     /// Every device configured, every axis enabled and homed.
     Ready,
     /// A device did not boot or refused its configuration: see the events.
     Failed,
+}
+
+impl StartupPhase {
+    /// True once the devices have been started (NMT operational): SYNC, PDOs and the
+    /// restart of a device that left operational run from here on.
+    pub fn is_operational(self) -> bool {
+        matches!(
+            self,
+            StartupPhase::AwaitingStart | StartupPhase::Enabling | StartupPhase::Ready
+        )
+    }
 }
 
 /// Something that happened in the cycle.

@@ -333,7 +333,14 @@ mod guest {
                 "--cpu",
                 &CPU.to_string(),
             ])
-            .args(["--require-rt", "--no-socket", "--no-journal"])
+            // Simulated devices behind vcan0: nothing real moves, so takt starts the cell
+            // itself (on a real bus it would wait for an operator's start).
+            .args([
+                "--require-rt",
+                "--no-socket",
+                "--no-journal",
+                "--auto-start",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::from(fs::File::create(&run_out).unwrap()))
             .stderr(Stdio::from(fs::File::create(&run_err).unwrap()))

@@ -63,10 +63,17 @@ pub struct RunArgs {
     /// and locked memory are refused, instead of warning.
     #[arg(long)]
     pub require_rt: bool,
-    /// Do not start the cell: it waits in Stopped for an operator's start (the service
-    /// runs this way; a restart never starts motion by itself).
-    #[arg(long)]
+    /// Do not start the cell: it waits in Stopped, drives disabled and axes not homed,
+    /// for an operator's start through the control socket or the console (the service
+    /// runs this way; a restart never moves an axis by itself). The default on a real
+    /// bus (--iface); on the simulated cell the run starts by itself unless this is given.
+    #[arg(long, conflicts_with = "auto_start")]
     pub no_start: bool,
+    /// Start the cell without an operator on a real bus (--iface): enable the drives,
+    /// home the axes and run the sequence as soon as the devices are configured. For test
+    /// rigs and simulated devices behind a CAN interface, never for a cell people work at.
+    #[arg(long, requires = "iface")]
+    pub auto_start: bool,
     /// The cycle period, 0.25ms to 10ms, with --iface (SYNC goes out every k cycles, k =
     /// the bus's SYNC period over this); the simulated cell runs at 1ms.
     #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
@@ -84,6 +91,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Whether takt run gives the first start itself. Motion — enabling the drives,
+    /// homing, the sequence — always waits for a start; the simulated cell gets one at
+    /// once (nothing real moves), a real bus only with --auto-start, so that whoever
+    /// starts takt on a machine (or systemd restarting it) never moves an axis by
+    /// starting the process.
+    fn starts_itself(&self) -> bool {
+        !self.no_start && (self.iface.is_none() || self.auto_start)
+    }
+
     fn rt(&self) -> RtConfig {
         RtConfig {
             period: self.period,
@@ -185,8 +201,29 @@ fn run_inner(args: &RunArgs) -> Result<bool, String> {
             args.period
         ));
     }
+    let operator = !args.control.no_socket || super::tui::wanted(args.tui, args.no_tui, args.fast);
+    if !args.starts_itself() && (args.fast || !operator) {
+        return Err(if args.fast {
+            "--no-start waits for an operator's start, which a --fast run has no time for: drop --no-start".to_owned()
+        } else {
+            format!(
+                "the cell would wait for an operator's start{} with no way to give it: serve the control socket (drop --no-socket) or show the console (--tui){}",
+                if args.no_start {
+                    " (--no-start)"
+                } else {
+                    " (a real bus: --iface)"
+                },
+                if args.iface.is_some() {
+                    ", or pass --auto-start"
+                } else {
+                    ""
+                }
+            )
+        });
+    }
     let cycle = CycleConfig {
         period: args.period,
+        motion_waits_for_start: true,
         ..CycleConfig::default()
     };
     let cell =
@@ -316,7 +353,7 @@ fn run_sim(
         ));
     }
     let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
-    if !args.no_start {
+    if args.starts_itself() {
         commands.send(Command::Start);
     }
     let wall_start = Instant::now();
@@ -332,7 +369,11 @@ fn run_sim(
             let now = ls.now();
             ls.cell.trip_overrun(now);
         }
-        ls.step();
+        let compute = ls.step();
+        if args.fast {
+            // The step's own compute time: no second pair of clock reads per cycle.
+            ls.cell.timing_mut().record_compute(compute);
+        }
         let now = ls.now();
         tally.observe(ls.cell.counter(0), now);
         !(should_end(&ls.cell, args, now, stop, &mut stop_sent, commands)
@@ -340,12 +381,7 @@ fn run_sim(
     };
     let mut rt_stats = None;
     if args.fast {
-        while {
-            let t0 = Instant::now();
-            let go_on = cycle(&mut ls, false);
-            ls.cell.timing_mut().record_compute(t0.elapsed());
-            go_on
-        } {}
+        while cycle(&mut ls, false) {}
     } else {
         // Paced by the real-time loop: one tick of the simulated cell per period.
         let (back, stats) = realtime(args.rt(), ls, |ls, now, trip| {
@@ -439,7 +475,7 @@ fn run_bus(
     let bus =
         SocketCanBus::open(iface).map_err(|e| format!("cannot open CAN interface {iface}: {e}"))?;
     let io = Buses::new(vec![bus]);
-    if !args.no_start {
+    if args.starts_itself() {
         commands.send(Command::Start);
     }
     let mut tally = Tally::default();

@@ -261,6 +261,12 @@ fn draw_state(frame: &mut Frame, area: Rect, m: &CellModel) {
         ),
     ];
     if let Some(s) = &m.startup {
+        // The one phase an operator must act on says so in words.
+        let s = if s == "awaiting_start" {
+            "waiting for start to enable and home"
+        } else {
+            s
+        };
         spans.push(Span::raw(format!(" start-up: {s}")));
     }
     let step = if m.step.index == 0 {

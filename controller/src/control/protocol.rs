@@ -535,7 +535,8 @@ pub struct StatusMsg {
     /// PackML state: `stopped`, `starting`, `execute`, `holding`, `held`, `stopping`,
     /// `aborting`, `aborted`, `clearing`.
     pub cell: String,
-    /// Start-up: `awaiting_boot`, `configuring`, `enabling`, `ready`, `failed`.
+    /// Start-up: `awaiting_boot`, `configuring`, `awaiting_start`, `enabling`, `ready`,
+    /// `failed`.
     pub startup: String,
     /// The main thread's current step (none at the end of a pass).
     pub step: Option<StepMsg>,
