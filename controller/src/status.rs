@@ -163,6 +163,14 @@ pub enum EventKind {
         /// Receive error counter, likewise.
         rec: u8,
     },
+    /// Frames received on a bus were lost: a receive queue (the socket's or the CAN
+    /// controller's) overflowed.
+    RxOverflow {
+        /// Bus index.
+        bus: u8,
+        /// Overflows on this bus so far.
+        total: u64,
+    },
     /// The cycle took a command from the queue: `accepted` says whether the cell's state
     /// allowed it (a refused command changes nothing). `tag` is the sender's, so the
     /// control server can answer the request that sent it.
@@ -341,7 +349,9 @@ impl<I: CycleIo> CycleIo for MeteredIo<'_, I> {
 }
 
 /// Reports every bus whose interface changed its fault-confinement state between `before`
-/// and `after` (one cycle's counts) as an [`EventKind::BusState`].
+/// and `after` (one cycle's counts) as an [`EventKind::BusState`], and every bus that lost
+/// received frames as an [`EventKind::RxOverflow`] (error frames are only counted: a noisy
+/// bus makes hundreds a second).
 pub fn report_bus_states(
     outbox: &mut Outbox,
     now: Timestamp,
@@ -358,6 +368,15 @@ pub fn report_bus_states(
                     to: a.state,
                     tec: a.tec,
                     rec: a.rec,
+                },
+            );
+        }
+        if a.rx_overflows > b.rx_overflows {
+            outbox.event(
+                now,
+                EventKind::RxOverflow {
+                    bus: i as u8,
+                    total: a.rx_overflows,
                 },
             );
         }
@@ -662,6 +681,13 @@ pub fn describe(program: &Program, e: &Event) -> String {
         EventKind::Emcy { node, code } => format!("EMCY from node {node}: {code:#06X}"),
         EventKind::PassDone { passes } => format!("pass {passes} done"),
         EventKind::Resync(r) => crate::resync::describe(program, r),
+        EventKind::RxOverflow { bus, total } => format!(
+            "bus {}: received frames lost to a full receive queue ({total} so far)",
+            program
+                .buses
+                .get(usize::from(bus))
+                .map_or("?", |b| b.name.as_str())
+        ),
         EventKind::BusState {
             bus,
             from,
@@ -841,19 +867,19 @@ mod tests {
         assert_eq!((b.bus_errors, b.rx_overflows, b.bus_offs), (2, 1, 0));
         let (mut outbox, inbox) = channels(8, 1);
         report_bus_states(&mut outbox, Timestamp::from_millis(3), &before, &buses);
-        let events: Vec<Event> = inbox.events.try_iter().collect();
+        let events: Vec<EventKind> = inbox.events.try_iter().map(|e| e.kind).collect();
         assert_eq!(
             events,
-            [Event {
-                at: Timestamp::from_millis(3),
-                kind: EventKind::BusState {
+            [
+                EventKind::BusState {
                     bus: 0,
                     from: BusState::ErrorActive,
                     to: BusState::ErrorPassive,
                     tec: 8,
                     rec: 130,
                 },
-            }]
+                EventKind::RxOverflow { bus: 0, total: 1 },
+            ]
         );
 
         // Bus-off, then the restart: the counters start again from zero.

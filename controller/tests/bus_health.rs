@@ -199,3 +199,35 @@ fn a_bus_off_episode_is_counted_and_shown_until_the_interface_restarts() {
     let msg = view.status(ls.cell.status());
     assert_eq!(msg.buses[0].bus_offs, 1);
 }
+
+#[test]
+fn frames_lost_to_a_full_receive_queue_are_counted_and_journaled() {
+    use takt_controller::cycle::{Buses, CellController, CycleConfig};
+    use takt_drivers::can::{CanBus, Frame, Timestamp, VirtualBus};
+
+    // The controller on a virtual bus whose receive queue holds two frames, as a socket
+    // with a small receive buffer: the generic path every SocketCAN interface takes.
+    let program = support::program();
+    let (outbox, inbox) = channels(256, 1);
+    let mut cell = CellController::new(&program, CycleConfig::default(), outbox, None).unwrap();
+    let bus = VirtualBus::new();
+    let mut device = bus.endpoint("device");
+    let mut io = Buses::new(vec![bus.endpoint_with_depth("controller", 2)]);
+    cell.step(Timestamp::from_millis(1), &mut io);
+    for i in 0..5u8 {
+        device.try_send(&Frame::standard(0x701, [i])).unwrap();
+    }
+    cell.step(Timestamp::from_millis(2), &mut io);
+    let b = cell.status().bus[0];
+    assert_eq!((b.rx_overflows, b.frames_in), (1, 2));
+    let events: Vec<Event> = inbox.events.try_iter().collect();
+    let lost: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::RxOverflow { .. }))
+        .collect();
+    assert_eq!(lost.len(), 1, "{events:?}");
+    let mut view = View::new(program, Duration::from_millis(1));
+    let r = view.record(lost[0]);
+    assert_eq!(r.kind, "rx_overflow");
+    assert_eq!((r.bus.as_deref(), r.total), (Some("can0"), Some(1)));
+}

@@ -594,7 +594,7 @@ pub struct Record {
     /// The axis's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axis: Option<String>,
-    /// The bus's name (`bus_state`).
+    /// The bus's name (`bus_state`, `rx_overflow`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bus: Option<String>,
     /// The device's node-ID.
@@ -606,7 +606,7 @@ pub struct Record {
     /// The counter's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counter: Option<String>,
-    /// The counter's total, or the pass count.
+    /// The counter's total, the pass count, or a bus's receive overflows so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// A trip's cause.

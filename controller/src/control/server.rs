@@ -1012,6 +1012,7 @@ fn log(e: &Event, r: &Record) {
         }
         EventKind::Trip { .. }
         | EventKind::BootTimeout { .. }
+        | EventKind::RxOverflow { .. }
         | EventKind::BusState {
             to: BusState::ErrorPassive | BusState::BusOff,
             ..

@@ -260,6 +260,13 @@ impl View {
             .map_or_else(|| "(end of pass)".to_owned(), |s| s.path.clone())
     }
 
+    fn bus(&self, bus: u8) -> String {
+        self.program
+            .buses
+            .get(usize::from(bus))
+            .map_or_else(|| format!("bus {bus}"), |b| b.name.clone())
+    }
+
     fn node(&self, node: u8) -> String {
         self.program
             .devices
@@ -431,6 +438,18 @@ impl View {
             EventKind::Resync(ev) => {
                 Record::new("resync", crate::resync::describe(&self.program, ev))
             }
+            EventKind::RxOverflow { bus, total } => {
+                let name = self.bus(bus);
+                let mut r = Record::new(
+                    "rx_overflow",
+                    format!(
+                        "bus {name}: received frames lost to a full receive queue ({total} so far)"
+                    ),
+                );
+                r.bus = Some(name);
+                r.total = Some(total);
+                r
+            }
             EventKind::BusState {
                 bus,
                 from,
@@ -438,11 +457,7 @@ impl View {
                 tec,
                 rec,
             } => {
-                let name = self
-                    .program
-                    .buses
-                    .get(usize::from(bus))
-                    .map_or_else(|| format!("bus {bus}"), |b| b.name.clone());
+                let name = self.bus(bus);
                 let mut r = Record::new(
                     "bus_state",
                     format!(
