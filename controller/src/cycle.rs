@@ -41,7 +41,7 @@ use takt_sequences::program::{
 use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState};
 use crate::commands::{Command, CommandQueue};
 use crate::motion::plan_move;
-use crate::resync::{self, ResyncEvent};
+use crate::resync::{self, ResyncEvent, ResyncPhase};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, Sequencer};
 use crate::status::{
@@ -384,6 +384,16 @@ pub struct CellController {
     auto_resumes: u32,
     /// `[resync] persist` held when the cell tripped.
     persist_at_trip: bool,
+    /// `[resync] persist` as the cell knows it: true as soon as the condition holds, false
+    /// only once it has failed for [`PERSIST_DEBOUNCE`] without a break (a chattering
+    /// vacuum switch does not lose a part; a part torn off the moment before a trip is
+    /// still known to have been there).
+    persist_now: bool,
+    /// Since when the condition has failed, and whether an input made it fail (the
+    /// commanded outputs were the same as at the last look) rather than the sequence.
+    persist_failed: Option<(Timestamp, bool)>,
+    /// The commanded outputs at the last look at `persist`.
+    persist_outputs: u64,
     /// Held because `persist` was lost: the pass may not resume.
     resume_held: bool,
     counters: CycleCounters,
@@ -398,6 +408,9 @@ const HEARTBEAT_MARGIN: f64 = 2.5;
 /// 0x605A quick stop option 2: slow down on the quick stop ramp, then switch on disabled
 /// (stop category 1 done by the drive itself).
 const QUICK_STOP_OPTION: u32 = 2;
+/// How long `[resync] persist` must fail without a break before the cell takes what the
+/// pass had done as gone: longer than a chattering switch stays off, short next to a move.
+pub const PERSIST_DEBOUNCE: Duration = Duration::from_millis(100);
 /// Automatic resumes in a row without a completed pass before the cell waits for the
 /// operator instead.
 pub const AUTO_RESUME_LIMIT: u32 = 3;
@@ -521,6 +534,9 @@ impl CellController {
             auto_resume: false,
             auto_resumes: 0,
             persist_at_trip: false,
+            persist_now: false,
+            persist_failed: None,
+            persist_outputs: 0,
             resume_held: false,
             counters: CycleCounters::default(),
             status,
@@ -696,6 +712,7 @@ impl CellController {
         self.watch_buses(now, io);
         self.supervise(now, io);
         self.update_io();
+        self.watch_persist(now);
         self.safety(now);
         self.run_cell(now);
         self.write(now, io);
@@ -1183,6 +1200,43 @@ impl CellController {
         self.plant.inputs_known = known;
     }
 
+    /// Keeps `persist_now` (see there). A pass under way whose `persist` is lost by an
+    /// input — the part fell off the nozzle while the cell ran — cannot go on as if it
+    /// were there: the cell holds with `hold_message`, and the operator's reset abandons
+    /// the pass (found by the fuzzer: a part torn off by a hard stop was counted).
+    fn watch_persist(&mut self, now: Timestamp) {
+        let Some(cond) = self.program.resync.persist else {
+            return;
+        };
+        if !self.plant.inputs_known {
+            return;
+        }
+        let by_input = self.plant.outputs == self.persist_outputs;
+        self.persist_outputs = self.plant.outputs;
+        if self.program.eval(cond, &self.plant) {
+            self.persist_now = true;
+            self.persist_failed = None;
+            return;
+        }
+        let (since, by_input) = *self.persist_failed.get_or_insert((now, by_input));
+        if !self.persist_now || now.saturating_since(since) < PERSIST_DEBOUNCE {
+            return;
+        }
+        self.persist_now = false;
+        let running = matches!(
+            self.state,
+            CellState::Execute | CellState::Holding | CellState::Held | CellState::Stopping
+        );
+        if by_input && running && !self.sequencer.is_idle() && !self.resume_held {
+            self.resume_held = true;
+            self.outbox
+                .event(now, EventKind::Resync(ResyncEvent::PersistLost));
+            if self.state != CellState::Held {
+                self.set_state(CellState::Holding, now);
+            }
+        }
+    }
+
     /// Everything that trips the cell, checked every cycle.
     fn safety(&mut self, now: Timestamp) {
         if let Some(e) = self.estop
@@ -1262,11 +1316,14 @@ impl CellController {
         self.trip = Some(cause);
         self.trip_category = category;
         self.outbox.event(now, EventKind::Trip { cause, category });
-        self.persist_at_trip = self
-            .program
-            .resync
-            .persist
-            .is_some_and(|c| self.program.eval(c, &self.plant));
+        // A trip that interrupts a running pass takes what `persist` says now; a trip
+        // while the cell recovers from an earlier one keeps what that one found.
+        let running = matches!(
+            self.state,
+            CellState::Execute | CellState::Holding | CellState::Held | CellState::Stopping
+        );
+        let persists = self.program.resync.persist.is_some() && self.persist_now;
+        self.persist_at_trip = persists || (!running && self.persist_at_trip);
         self.auto_resume = cause.auto_resumes(&self.program);
         for a in &mut self.plant.axes {
             let (belief, standing) = if a.recovery.take().is_some() {
@@ -1335,14 +1392,7 @@ impl CellController {
                     return;
                 }
                 if self.plant.axes.iter().all(AxisCtl::is_ready) {
-                    if !self.sequencer.is_idle()
-                        && self.persist_at_trip
-                        && self
-                            .program
-                            .resync
-                            .persist
-                            .is_some_and(|c| !self.program.eval(c, &self.plant))
-                    {
+                    if !self.sequencer.is_idle() && self.persist_at_trip && !self.persist_now {
                         // What the interrupted pass had done is gone (the part left the
                         // nozzle): resuming would count a part that is not there.
                         self.persist_at_trip = false;
@@ -1362,7 +1412,19 @@ impl CellController {
                         // where a recovery move put it): adopting an actual a few counts off
                         // would refuse the next move on a `z >= z_safe` interlock (found by
                         // the fuzzer).
-                        if (a.actual_counts as f64 - a.demand_counts).abs()
+                        let belief = a.resync.believed_counts;
+                        if !a.conveyor
+                            && a.resync.phase == ResyncPhase::Done
+                            && a.resync.standing_at_trip
+                            && (a.actual_counts - belief).abs() <= a.in_position_counts
+                        {
+                            // Resynced where the pass left it while it stood, within its
+                            // in-position window: it goes on from that set-point, which the
+                            // drive holds (a brake that gripped a few counts low must not
+                            // make Z miss `z >= z_safe`).
+                            a.demand_counts = belief as f64;
+                            a.previous_demand_counts = a.demand_counts;
+                        } else if (a.actual_counts as f64 - a.demand_counts).abs()
                             > a.in_position_counts as f64
                         {
                             a.hold_here();

@@ -194,6 +194,9 @@ pub enum ResyncEvent {
     /// stopped and no longer does (the part left the nozzle). The cell holds; the
     /// operator clears the cell and resets (the pass is abandoned), then starts.
     ResumeHeld,
+    /// `[resync] persist` was lost by an input while the pass ran (the part fell off the
+    /// nozzle): the cell holds, as for [`ResyncEvent::ResumeHeld`].
+    PersistLost,
     /// The operator reset a held resume: the interrupted pass is abandoned.
     PassAbandoned,
 }
@@ -257,6 +260,14 @@ pub fn describe(program: &Program, e: ResyncEvent) -> String {
             "held instead of resuming: {}",
             if program.resync.hold_message.is_empty() {
                 "what the interrupted step had done is no longer there"
+            } else {
+                program.resync.hold_message.as_str()
+            }
+        ),
+        ResyncEvent::PersistLost => format!(
+            "held: what the pass had done is gone while it ran: {}",
+            if program.resync.hold_message.is_empty() {
+                "the condition of [resync] persist no longer holds"
             } else {
                 program.resync.hold_message.as_str()
             }

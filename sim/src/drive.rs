@@ -11,6 +11,16 @@
 //! and raise "internal limit active"; a following error beyond 0x6065 for longer than
 //! 0x6066 faults the drive with error code and EMCY 0x8611.
 //!
+//! A drive may carry a holding brake ([`HoldingBrake`], as a vertical axis does): the drive
+//! controls it from its power state as CiA 402 drives do — it grips whenever the power
+//! stage gives no torque (switch on disabled, ready to switch on, switched on, fault, a
+//! reboot, Safe Torque Off) or when the controller sets it (0x60FE:01 bit 0 "set brake",
+//! enabled in the mask 0x60FE:02); transition 4 releases it and reports operation enabled
+//! only once it has let go. It grips `engage_ms` after the drive drops it (a category 0
+//! stop or STO lets a moving axis run on that long, then brakes it on the brake's torque;
+//! a commanded disable keeps the motor holding the axis until the brake grips, so it does not
+//! sag) and lets go `release_ms` after the drive lifts it.
+//!
 //! Behind it a [`Motor`] (servo with the drive's position loop, or open-loop stepper with an
 //! encoder) moves the axis; the world reads the axis' physical position in mm. Position
 //! actual 0x6064 is the encoder: incremental unless the spec says absolute, so a reboot
@@ -26,7 +36,7 @@ use takt_drivers::canopen::emcy::FOLLOWING_ERROR;
 use takt_drivers::canopen::sdo::AbortCode;
 
 use crate::cia402::{Command, Controlword, Mode, PowerState, Statusword};
-use crate::node::{CoreEvents, EMCY_HEARTBEAT, NodeCore};
+use crate::node::{CoreEvents, EMCY_HEARTBEAT, EMCY_RECOVERED_FROM_BUS_OFF, NodeCore};
 use crate::od::{Access, DataType, Entry, ObjectDictionary, OdError, Slot};
 use crate::physics::{Motor, Servo, ServoParams, Stepper, StepperParams};
 use crate::profile::Profile;
@@ -124,6 +134,41 @@ pub struct DriveSpec {
     pub homing_search_mm: f64,
     /// CiA 402 parameter defaults.
     pub defaults: DriveDefaults,
+    /// Constant load torque at the motor, N·m, pulling towards negative positions: gravity
+    /// on a vertical axis that counts upwards (load × g × lead / 2π).
+    #[serde(default)]
+    pub load_torque_nm: f64,
+    /// The axis's holding brake, if it has one.
+    #[serde(default)]
+    pub holding_brake: Option<HoldingBrake>,
+}
+
+/// A spring-applied holding brake on the motor shaft, as vertical axes carry so that the
+/// load cannot fall when the power stage is off.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldingBrake {
+    /// Braking torque while it grips, N·m (static and dynamic alike).
+    pub torque_nm: f64,
+    /// From dropping the brake coil to gripping, ms.
+    pub engage_ms: u64,
+    /// From energising the brake coil to letting go, ms.
+    pub release_ms: u64,
+}
+
+/// Where a holding brake stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Brake {
+    /// Gripping.
+    Engaged,
+    /// Coil energised since then; still gripping.
+    Releasing(Timestamp),
+    /// Let go.
+    Released,
+    /// Coil dropped since then; not gripping yet. With `true` the drive keeps the motor
+    /// holding the axis until it grips (a commanded disable); without (Safe Torque Off, a
+    /// reboot) nothing holds it meanwhile.
+    Engaging(Timestamp, bool),
 }
 
 impl DriveSpec {
@@ -171,6 +216,8 @@ struct Slots {
     target_velocity: Slot,
     velocity_threshold: Slot,
     digital_inputs: Slot,
+    digital_outputs: Slot,
+    digital_outputs_mask: Slot,
 }
 
 impl Slots {
@@ -209,6 +256,8 @@ impl Slots {
             target_velocity: od.require(0x60FF, 0)?,
             velocity_threshold: od.require(0x606F, 0)?,
             digital_inputs: od.require(0x60FD, 0)?,
+            digital_outputs: od.require(0x60FE, 1)?,
+            digital_outputs_mask: od.require(0x60FE, 2)?,
         })
     }
 }
@@ -221,6 +270,8 @@ fn round(x: f64) -> i64 {
 
 /// Digital inputs 0x60FD bit 2: home switch (CiA 402 §6.4.2).
 const INPUT_HOME_SWITCH: i64 = 1 << 2;
+/// Digital outputs 0x60FE:01 bit 0: set brake (CiA 402 §6.4.3), when enabled in 0x60FE:02.
+const OUTPUT_SET_BRAKE: i64 = 1;
 
 /// The CiA 402 entries of a drive with these defaults.
 pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
@@ -395,6 +446,9 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
         ),
         Entry::new(0x60F4, 0, "following error actual value", I32, Ro, 0).mappable(),
         Entry::new(0x60FD, 0, "digital inputs", U32, Ro, 0).mappable(),
+        Entry::new(0x60FE, 0, "digital outputs", U8, Access::Const, 2),
+        Entry::new(0x60FE, 1, "physical outputs", U32, Rw, 0).mappable(),
+        Entry::new(0x60FE, 2, "bit mask", U32, Rw, 0),
         Entry::new(0x60FF, 0, "target velocity", I32, Rw, 0).mappable(),
         Entry::new(
             0x6502,
@@ -457,6 +511,8 @@ pub struct Drive {
     substeps: u32,
     /// Slowing down before transition 5 or 8 completes (0x605C / 0x605B option 1).
     slowing_to: Option<PowerState>,
+    /// The holding brake (released for ever on a drive without one).
+    brake: Brake,
 }
 
 impl Drive {
@@ -496,6 +552,11 @@ impl Drive {
             sto: false,
             slowing_to: None,
             substeps: substeps.max(1),
+            brake: if spec.holding_brake.is_some() {
+                Brake::Engaged
+            } else {
+                Brake::Released
+            },
             spec,
         })
     }
@@ -543,6 +604,16 @@ impl Drive {
     /// switched on while it lasts.
     pub fn set_safe_torque_off(&mut self, sto: bool) {
         self.sto = sto;
+    }
+
+    /// True while the motor holds the axis for a brake that has not gripped yet.
+    fn holding_for_brake(&self) -> bool {
+        matches!(self.brake, Brake::Engaging(_, true)) && !self.sto
+    }
+
+    /// True while the holding brake grips (always false without one).
+    pub fn brake_engaged(&self) -> bool {
+        matches!(self.brake, Brake::Engaged | Brake::Releasing(_))
     }
 
     /// Loses `full_steps` full steps (steppers only; returns false for a servo).
@@ -658,9 +729,16 @@ impl Drive {
         let cw = od.get(self.s.controlword) as u16;
         let rising = cw & !self.prev_controlword;
         self.prev_controlword = cw;
-        if events.heartbeat_lost {
+        if events.heartbeat_lost || events.bus_off {
+            // 0x6007 covers bus-off as well as heartbeat loss: a drive that can no longer
+            // hear its set-points stops on its own ramp instead of freezing the last one.
+            let code = if events.bus_off {
+                EMCY_RECOVERED_FROM_BUS_OFF
+            } else {
+                EMCY_HEARTBEAT
+            };
             match od.get(self.s.abort_connection) {
-                1 => self.fault(core, EMCY_HEARTBEAT),
+                1 => self.fault(core, code),
                 2 if self.power != PowerState::Fault => {
                     self.power = PowerState::SwitchOnDisabled;
                 }
@@ -670,6 +748,7 @@ impl Drive {
                 _ => {}
             }
         }
+        self.update_brake(core.od(), cw, events.application_reset, now);
         self.power_transitions(core, cw, rising);
         let od = core.od();
         let requested = Mode::from_i8(od.get(self.s.mode) as i8);
@@ -696,6 +775,41 @@ impl Drive {
         self.move_motor(before, dt_s);
         self.monitor(core, now);
         self.publish(core, cw, now);
+    }
+
+    /// The drive's brake control: lifted while the power stage gives torque or transition
+    /// 4 is asked for, dropped otherwise, under STO, or when 0x60FE sets it.
+    fn update_brake(&mut self, od: &ObjectDictionary, cw: u16, reset: bool, now: Timestamp) {
+        let Some(spec) = self.spec.holding_brake else {
+            return;
+        };
+        let forced =
+            od.get(self.s.digital_outputs) & od.get(self.s.digital_outputs_mask) & OUTPUT_SET_BRAKE
+                != 0;
+        let enabling = matches!(
+            self.power,
+            PowerState::ReadyToSwitchOn | PowerState::SwitchedOn
+        ) && Command::decode(cw) == Command::EnableOperation;
+        let lift = !self.sto && !forced && (self.power.torque_on() || enabling);
+        let after =
+            |since: Timestamp, ms: u64| now.saturating_since(since) >= Duration::from_millis(ms);
+        self.brake = match (lift, self.brake) {
+            (true, Brake::Engaged) => Brake::Releasing(now),
+            // Lifted again before it gripped.
+            (true, Brake::Engaging(..)) => Brake::Released,
+            (true, Brake::Releasing(since)) if after(since, spec.release_ms) => Brake::Released,
+            (false, Brake::Released) => Brake::Engaging(now, !self.sto && !reset),
+            // Dropped again before it let go: it still grips.
+            (false, Brake::Releasing(_)) => Brake::Engaged,
+            (false, Brake::Engaging(since, hold)) => {
+                if after(since, spec.engage_ms) {
+                    Brake::Engaged
+                } else {
+                    Brake::Engaging(since, hold && !self.sto && !reset)
+                }
+            }
+            (_, b) => b,
+        };
     }
 
     fn power_transitions(&mut self, core: &mut NodeCore, cw: u16, rising: u16) {
@@ -726,7 +840,14 @@ impl Drive {
             (SwitchOnDisabled, Command::Shutdown) if !self.sto => ReadyToSwitchOn,
             (ReadyToSwitchOn, Command::SwitchOn) => SwitchedOn,
             // Switch on and enable in one command: transitions 3 and 4 together.
-            (ReadyToSwitchOn | SwitchedOn, Command::EnableOperation) => OperationEnabled,
+            // Transition 4 ends once the holding brake has let go.
+            (ReadyToSwitchOn | SwitchedOn, Command::EnableOperation) => {
+                if self.brake == Brake::Released {
+                    OperationEnabled
+                } else {
+                    SwitchedOn
+                }
+            }
             (ReadyToSwitchOn | SwitchedOn | OperationEnabled, Command::DisableVoltage) => {
                 SwitchOnDisabled
             }
@@ -824,6 +945,11 @@ impl Drive {
                 return;
             }
             _ => {
+                if self.holding_for_brake() {
+                    // The motor holds the axis where it stood until the brake grips.
+                    self.profile.velocity_counts_s = 0.0;
+                    return;
+                }
                 // No torque: the demand follows the axis so that enabling does not jump.
                 self.profile = Profile::at(self.actual_counts());
                 return;
@@ -1032,7 +1158,12 @@ impl Drive {
     }
 
     fn move_motor(&mut self, before: Profile, dt_s: f64) {
-        let enabled = self.power.torque_on() && !self.sto;
+        let enabled = (self.power.torque_on() || self.holding_for_brake()) && !self.sto;
+        let brake_nm = match self.spec.holding_brake {
+            Some(b) if self.brake_engaged() => b.torque_nm,
+            _ => 0.0,
+        };
+        self.motor.set_external(self.spec.load_torque_nm, brake_nm);
         let n = self.substeps;
         let h = dt_s / f64::from(n);
         let (p0, p1) = (before.position_counts, self.profile.position_counts);

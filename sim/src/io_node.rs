@@ -67,7 +67,7 @@ impl IoNode {
     /// One update after the core took in this step's frames.
     pub fn update(&mut self, core: &mut NodeCore, events: CoreEvents) {
         let od = core.od_mut();
-        if events.heartbeat_lost {
+        if events.heartbeat_lost || events.bus_off {
             let mask = od.get(self.error_mode) as u8;
             let value = od.get(self.error_value) as u8;
             let out = od.get(self.outputs) as u8;

@@ -90,6 +90,10 @@ pub struct CoreEvents {
     /// A consumed heartbeat timed out (0x1016): the application's communication-error
     /// reaction applies (0x6007 on a drive, 0x6206/0x6207 on an I/O node).
     pub heartbeat_lost: bool,
+    /// The node's own CAN controller went bus-off: a communication error like a lost
+    /// heartbeat (CiA 402 names bus-off among the events of 0x6007), so the same reaction
+    /// applies.
+    pub bus_off: bool,
     /// Entries were written by SDO or an RPDO.
     pub written: bool,
 }
@@ -645,6 +649,7 @@ impl NodeCore {
         self.off_bus = off;
         if off {
             self.outbox.clear();
+            self.events.bus_off = true;
         } else {
             let register =
                 ErrorRegister::from_bits_retain(self.od.get(self.slots.error_register) as u8)
@@ -902,22 +907,26 @@ impl NodeCore {
             return;
         }
         for k in 0..PDOS {
-            let r = self.rpdo[k];
+            // By reference: a PDO with its mapping is a few hundred bytes, and every frame
+            // on the bus passes here for every node.
+            let r = &self.rpdo[k];
             if !r.valid || r.cob != id {
                 continue;
             }
+            let synchronous = r.transmission.is_synchronous();
             if frame.len() < r.mapping.byte_len() {
                 let register = self.error_register() | ErrorRegister::COMMUNICATION;
                 self.emcy(EMCY_PDO_LENGTH, register, [0; 5]);
                 continue;
             }
             let payload = PdoPayload::from_slice(frame.data());
-            self.rpdo[k].last = Some(now);
-            self.rpdo[k].timed_out = false;
-            if r.transmission.is_synchronous() {
-                self.rpdo[k].payload = Some(payload);
+            let r = &mut self.rpdo[k];
+            r.last = Some(now);
+            r.timed_out = false;
+            if synchronous {
+                r.payload = Some(payload);
             } else {
-                r.apply(&mut self.od, &payload);
+                self.rpdo[k].apply(&mut self.od, &payload);
                 self.events.written = true;
             }
         }
@@ -964,34 +973,35 @@ impl NodeCore {
         }
         for k in 0..PDOS {
             if let Some(p) = self.rpdo[k].payload.take() {
-                let r = self.rpdo[k];
-                r.apply(&mut self.od, &p);
+                self.rpdo[k].apply(&mut self.od, &p);
                 self.events.written = true;
             }
         }
         for k in 0..PDOS {
-            let t = self.tpdo[k];
+            // By reference, as in on_frame: every node sees every SYNC.
+            let t = &mut self.tpdo[k];
             if !t.valid {
                 continue;
             }
             let due = match t.transmission {
                 TransmissionType::SynchronousCyclic(n) => {
                     let c = t.sync_count + 1;
-                    self.tpdo[k].sync_count = if c >= n { 0 } else { c };
+                    t.sync_count = if c >= n { 0 } else { c };
                     c >= n
                 }
                 TransmissionType::SynchronousAcyclic => Some(t.sample(&self.od)) != t.payload,
                 TransmissionType::SynchronousRtr => {
-                    self.tpdo[k].payload = Some(t.sample(&self.od));
+                    t.payload = Some(t.sample(&self.od));
                     false
                 }
                 _ => false,
             };
             if due {
                 let payload = t.sample(&self.od);
-                self.send(payload.to_frame(t.cob));
-                self.tpdo[k].payload = Some(payload);
-                self.tpdo[k].last = Some(now);
+                let cob = t.cob;
+                t.payload = Some(payload);
+                t.last = Some(now);
+                self.send(payload.to_frame(cob));
             }
         }
     }

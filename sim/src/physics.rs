@@ -12,6 +12,11 @@
 //!   slips whole electrical periods (four full steps each): steps are lost, and only the
 //!   encoder sees it.
 //!
+//! Both carry what acts on the load besides the motor ([`Motor::set_external`]): a constant
+//! load torque (gravity on a vertical axis, referred to the motor through the screw) and the
+//! torque of a holding brake while it grips, which acts like dry friction: it holds the
+//! load at rest against anything weaker and brakes a moving one.
+//!
 //! State is `[θ rad, ω rad/s]` in an `nalgebra::Vector2`, integrated semi-implicitly
 //! (`ω += a·dt; θ += ω·dt`), which stays stable for the loop gains used at the sub-step
 //! rates the drives run.
@@ -146,6 +151,7 @@ pub struct Servo {
     state: Vector2<f64>,
     integral_nm: f64,
     torque_nm: f64,
+    external: External,
 }
 
 impl Servo {
@@ -160,6 +166,7 @@ impl Servo {
             state: Vector2::zeros(),
             integral_nm: 0.0,
             torque_nm: 0.0,
+            external: External::default(),
         }
     }
 
@@ -182,7 +189,7 @@ impl Servo {
     /// and speed; without, the torque is off and the load coasts against friction.
     pub fn step(&mut self, demand_rad: f64, demand_rad_s: f64, enabled: bool, dt_s: f64) {
         let p = &self.params;
-        if !enabled && self.state[1] == 0.0 {
+        if !enabled && self.state[1] == 0.0 && self.external.held(p.coulomb_nm) {
             // At rest without torque, friction holds the load: the step would change
             // nothing, so it is skipped (exactly the same result, for idle drives' sake).
             self.integral_nm = 0.0;
@@ -207,10 +214,10 @@ impl Servo {
         self.torque_nm = torque;
         integrate(
             &mut self.state,
-            torque,
+            torque - self.external.load_torque_nm,
             p.inertia_kg_m2,
             p.viscous_nm_s_per_rad,
-            p.coulomb_nm,
+            p.coulomb_nm + self.external.brake_torque_nm,
             dt_s,
         );
     }
@@ -224,7 +231,12 @@ pub struct Stepper {
     /// Commanded angle minus the angle the rotor is pulled to: grows by whole step angles
     /// when a fault makes the driver lose steps.
     slip_rad: f64,
+    /// Where the driver's micro-step counter holds the field, rad: it moves only while the
+    /// phases are energized, so a drive that re-bases its demand on the encoder while
+    /// disabled finds the field where the rotor rests when it energizes again.
+    phase_rad: f64,
     torque_nm: f64,
+    external: External,
 }
 
 impl Stepper {
@@ -234,7 +246,9 @@ impl Stepper {
             params,
             state: Vector2::zeros(),
             slip_rad: 0.0,
+            phase_rad: 0.0,
             torque_nm: 0.0,
+            external: External::default(),
         }
     }
 
@@ -265,6 +279,7 @@ impl Stepper {
         // now lag the step count.
         let lost = f64::from(full_steps) * self.full_step_rad();
         self.slip_rad += lost;
+        self.phase_rad -= lost;
         self.state[0] -= lost;
     }
 
@@ -272,7 +287,14 @@ impl Stepper {
     /// at `command_rad_s`.
     pub fn step(&mut self, command_rad: f64, command_rad_s: f64, energized: bool, dt_s: f64) {
         let p = &self.params;
-        if !energized && self.state[1] == 0.0 {
+        if energized {
+            self.phase_rad = command_rad - self.slip_rad;
+        } else {
+            // The demand may follow the encoder while the phases are off; the field stays
+            // where the counter left it.
+            self.slip_rad = command_rad - self.phase_rad;
+        }
+        if !energized && self.state[1] == 0.0 && self.external.held(p.coulomb_nm) {
             // At rest without current, friction holds the rotor (see `Servo::step`).
             self.torque_nm = 0.0;
             return;
@@ -294,12 +316,30 @@ impl Stepper {
         self.torque_nm = torque;
         integrate(
             &mut self.state,
-            torque,
+            torque - self.external.load_torque_nm,
             p.inertia_kg_m2,
             p.damping_nm_s_per_rad,
-            p.coulomb_nm,
+            p.coulomb_nm + self.external.brake_torque_nm,
             dt_s,
         );
+    }
+}
+
+/// What acts on a motor's load besides the motor itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct External {
+    /// Constant load torque, N·m; positive pulls towards negative angles (gravity on a
+    /// vertical axis that counts upwards).
+    load_torque_nm: f64,
+    /// Torque of the holding brake while it grips, N·m (0 when released).
+    brake_torque_nm: f64,
+}
+
+impl External {
+    /// True when friction (`coulomb_nm`) and the brake hold a load at rest against the
+    /// load torque.
+    fn held(&self, coulomb_nm: f64) -> bool {
+        self.load_torque_nm.abs() <= coulomb_nm + self.brake_torque_nm
     }
 }
 
@@ -334,6 +374,20 @@ impl Motor {
         match self {
             Motor::Servo(s) => s.torque_nm(),
             Motor::Stepper(s) => s.torque_nm(),
+        }
+    }
+
+    /// Sets what acts on the load besides the motor from now on: a constant load torque
+    /// (N·m, positive towards negative angles: gravity on an axis that counts upwards)
+    /// and the torque of a holding brake that grips (0: released).
+    pub fn set_external(&mut self, load_torque_nm: f64, brake_torque_nm: f64) {
+        let e = External {
+            load_torque_nm,
+            brake_torque_nm,
+        };
+        match self {
+            Motor::Servo(s) => s.external = e,
+            Motor::Stepper(s) => s.external = e,
         }
     }
 
@@ -422,6 +476,45 @@ mod tests {
         // It rests at an equilibrium: a multiple of four full steps behind.
         let periods = lost / 4.0;
         assert!((periods - periods.round()).abs() < 0.1, "{lost}");
+    }
+
+    #[test]
+    fn gravity_sinks_an_unpowered_axis_unless_the_brake_grips() {
+        let params = StepperParams::z_axis();
+        let mut free = Motor::Stepper(Stepper::new(params));
+        free.set_external(params.coulomb_nm + 0.005, 0.0);
+        let mut braked = Motor::Stepper(Stepper::new(params));
+        braked.set_external(params.coulomb_nm + 0.005, 0.8);
+        for _ in 0..4000 {
+            free.step(0.0, 0.0, false, 250e-6);
+            braked.step(0.0, 0.0, false, 250e-6);
+        }
+        assert!(free.angle_rad() < -1.0, "{}", free.angle_rad());
+        assert_eq!(braked.angle_rad(), 0.0);
+    }
+
+    #[test]
+    fn a_stepper_energized_again_finds_its_field_where_the_rotor_rests() {
+        // One full step lost: the rotor rests a quarter of an electrical period from where
+        // the step count says; a field that came back there would pull with full torque.
+        let mut s = Stepper::new(StepperParams::z_axis());
+        s.lose_steps(1);
+        for _ in 0..400 {
+            s.step(0.0, 0.0, true, 250e-6);
+        }
+        let rest = s.angle_rad();
+        // Disabled, the demand is re-based on the encoder; energized again, nothing moves.
+        for _ in 0..400 {
+            s.step(rest, 0.0, false, 250e-6);
+        }
+        for _ in 0..4000 {
+            s.step(rest, 0.0, true, 250e-6);
+            assert!(
+                (s.angle_rad() - rest).abs() < 1e-6,
+                "{}",
+                s.angle_rad() - rest
+            );
+        }
     }
 
     #[test]

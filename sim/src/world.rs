@@ -9,7 +9,8 @@
 //! power stages (Safe Torque Off).
 //!
 //! It counts what really happened — parts arrived, picked, placed, dropped (released away
-//! from the place station, or torn off the nozzle by too hard an acceleration), delivered,
+//! from the place station, or torn off the nozzle when the nozzle's acceleration, felt
+//! through the springy suction cup, pulls harder than the vacuum holds), delivered,
 //! and collisions (an X/Y move with Z below the safe height near a conveyor, the nozzle
 //! driven below the belt surface, a belt running under a lowered nozzle) — for tests to
 //! compare with what the controller counted.
@@ -141,12 +142,29 @@ pub struct WorldSpec {
     pub near_margin_mm: f64,
     /// Vacuum build-up time before a part holds, ms.
     pub vacuum_build_ms: u64,
-    /// Acceleration above which a held part tears off, mm/s².
+    /// Acceleration above which a held part tears off, mm/s²: the suction cup holds the
+    /// part with this much force per unit of the part's mass.
     pub grip_max_accel_mm_s2: f64,
+    /// Natural frequency of the part on its suction cup, Hz: a bellows cup is a spring,
+    /// so the part feels the nozzle's acceleration through it (a short jolt of a fraction of
+    /// a millimetre barely stretches it; a hard stop does, and rings).
+    #[serde(default = "default_grip_natural_hz")]
+    pub grip_natural_hz: f64,
+    /// Damping ratio of the part on its cup.
+    #[serde(default = "default_grip_damping_ratio")]
+    pub grip_damping_ratio: f64,
     /// Output bit of the vacuum valve.
     pub vacuum_output_bit: u8,
     /// The I/O node's inputs.
     pub inputs: Vec<InputWiring>,
+}
+
+fn default_grip_natural_hz() -> f64 {
+    20.0
+}
+
+fn default_grip_damping_ratio() -> f64 {
+    0.5
 }
 
 impl WorldSpec {
@@ -202,6 +220,8 @@ impl WorldSpec {
             near_margin_mm: 30.0,
             vacuum_build_ms: 60,
             grip_max_accel_mm_s2: 40_000.0,
+            grip_natural_hz: default_grip_natural_hz(),
+            grip_damping_ratio: default_grip_damping_ratio(),
             vacuum_output_bit: 0,
             inputs: vec![
                 input("part_at_pick", 0, InputSignal::PartAtPick),
@@ -356,6 +376,9 @@ pub struct World {
     in_collision: bool,
     collision_clear_since: Option<Timestamp>,
     prev_velocity_mm_s: [f64; 3],
+    /// A held part's displacement from its rest on the cup, mm, and its velocity, mm/s.
+    cup_mm: [f64; 3],
+    cup_mm_s: [f64; 3],
     guard_closed: bool,
     estop_ok: bool,
     light_curtain_clear: bool,
@@ -408,6 +431,8 @@ impl World {
             in_collision: false,
             collision_clear_since: None,
             prev_velocity_mm_s: [0.0; 3],
+            cup_mm: [0.0; 3],
+            cup_mm_s: [0.0; 3],
             guard_closed: true,
             estop_ok: true,
             light_curtain_clear: true,
@@ -598,20 +623,33 @@ impl World {
         if self.held.is_none() && built && on_pick && !self.belts[0].parts.is_empty() {
             let part = self.belts[0].parts.remove(0);
             self.held = Some(part);
+            self.cup_mm = [0.0; 3];
+            self.cup_mm_s = [0.0; 3];
             self.truth.picked += 1;
             self.log(now, WorldEventKind::Picked { part: part.id });
         }
         if let Some(part) = self.held {
-            let accel = if dt_s > 0.0 {
-                let a = [
-                    (v[0] - self.prev_velocity_mm_s[0]) / dt_s,
-                    (v[1] - self.prev_velocity_mm_s[1]) / dt_s,
-                    (v[2] - self.prev_velocity_mm_s[2]) / dt_s,
-                ];
-                (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt()
-            } else {
-                0.0
-            };
+            // The part on its cup: a damped spring driven by the nozzle's acceleration
+            // (semi-implicit Euler, stable at the world's step for the cup's frequency).
+            // The cup lets go when its spring pulls harder than the vacuum holds.
+            let w = core::f64::consts::TAU * self.spec.grip_natural_hz;
+            let zeta = self.spec.grip_damping_ratio;
+            let mut pull_sq = 0.0;
+            let axes = v
+                .iter()
+                .zip(&self.prev_velocity_mm_s)
+                .zip(self.cup_mm.iter_mut().zip(self.cup_mm_s.iter_mut()));
+            for ((v, prev), (x, xv)) in axes {
+                if dt_s > 0.0 {
+                    let nozzle_accel = (v - prev) / dt_s;
+                    let a = -nozzle_accel - w * w * *x - 2.0 * zeta * w * *xv;
+                    *xv += a * dt_s;
+                    *x += *xv * dt_s;
+                }
+                let pull = w * w * *x;
+                pull_sq += pull * pull;
+            }
+            let accel = pull_sq.sqrt();
             if !vacuum || accel > self.spec.grip_max_accel_mm_s2 {
                 self.held = None;
                 self.vacuum_since = None;

@@ -400,3 +400,68 @@ fn disable_operation_slows_down_first_unless_0x605c_says_coast() {
         }
     }
 }
+
+/// Z's holding brake (CiA 402 brake control by the drive): transition 4 reports operation
+/// enabled only once the brake has let go; with the power stage off it grips and holds
+/// the axis that gravity pulls down; Safe Torque Off while Z runs down at full speed stops
+/// it within the brake's engage time and braking distance instead of letting it coast.
+#[test]
+fn the_z_brake_lets_go_before_operation_enabled_and_grips_without_torque() {
+    let mut rig = Rig::demo("z");
+    rig.run_ms(60);
+    let brake = |rig: &Rig| rig.dev.as_drive().unwrap().brake_engaged();
+    let z_mm = |rig: &Rig| rig.dev.as_drive().unwrap().physical_mm();
+    assert!(brake(&rig), "engaged after power-on");
+    rig.write(0x6060, 0, &[1]).unwrap();
+    rig.controlword(0x06);
+    rig.wait_status(0x6F, 0x21, 50);
+    rig.controlword(0x0F);
+    assert_eq!(
+        rig.statusword() & 0x6F,
+        0x23,
+        "switched on while the brake lets go"
+    );
+    rig.wait_status(0x6F, 0x27, 50);
+    assert!(!brake(&rig));
+
+    // Disable voltage: the brake grips and holds the axis against gravity.
+    rig.controlword(0x00);
+    rig.run_ms(50);
+    assert!(brake(&rig));
+    let held = z_mm(&rig);
+    rig.run_ms(2000);
+    assert!((z_mm(&rig) - held).abs() < 1e-6, "{held} -> {}", z_mm(&rig));
+    // 0x60FE:01 bit 0 (set brake, enabled in 0x60FE:02) keeps it engaged on enable.
+    rig.write(0x60FE, 2, &1u32.to_le_bytes()).unwrap();
+    rig.write(0x60FE, 1, &1u32.to_le_bytes()).unwrap();
+    rig.controlword(0x06);
+    rig.wait_status(0x6F, 0x21, 50);
+    rig.controlword(0x0F);
+    rig.run_ms(200);
+    assert_eq!(
+        rig.statusword() & 0x6F,
+        0x23,
+        "held in switched on by 0x60FE"
+    );
+    rig.write(0x60FE, 1, &0u32.to_le_bytes()).unwrap();
+    rig.wait_status(0x6F, 0x27, 50);
+
+    // Down at full speed (600 mm/s), then STO: 20 ms coasting, then the brake.
+    // Position actual counts from where Z stood at power-on (150 mm): 130 mm down.
+    let target = (-130.0 * 640.0) as i32;
+    rig.write(0x607A, 0, &target.to_le_bytes()).unwrap();
+    rig.controlword(0x1F);
+    rig.run_ms(200);
+    let drive = rig.dev.as_drive().unwrap();
+    let (at_sto, v) = (drive.physical_mm(), drive.velocity_mm_s());
+    assert!(v < -590.0, "running down: {v} mm/s");
+    rig.dev.as_drive_mut().unwrap().set_safe_torque_off(true);
+    rig.run_ms(200);
+    let drive = rig.dev.as_drive().unwrap();
+    assert_eq!(drive.velocity_mm_s(), 0.0);
+    assert!(brake(&rig));
+    let ran_on = at_sto - drive.physical_mm();
+    // 600 mm/s × 20 ms + 600² / (2 × 15.9 m/s²) ≈ 23 mm; without the brake Z would coast on
+    // dry friction alone for some 45 cm.
+    assert!((15.0..30.0).contains(&ran_on), "ran on {ran_on} mm");
+}

@@ -305,9 +305,11 @@ fn drive(
             }
             match e.kind {
                 EventKind::Resync(ResyncEvent::Axis { .. }) => report.resyncs += 1,
-                EventKind::Resync(ResyncEvent::ResumeHeld | ResyncEvent::PositionLost { .. }) => {
-                    reported_loss = true
-                }
+                EventKind::Resync(
+                    ResyncEvent::ResumeHeld
+                    | ResyncEvent::PersistLost
+                    | ResyncEvent::PositionLost { .. },
+                ) => reported_loss = true,
                 _ => {}
             }
         }
