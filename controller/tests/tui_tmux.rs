@@ -1,7 +1,8 @@
 //! The operator console in a real terminal: `takt run config/cell.toml` under `tmux` at
 //! 80×24, the e-stop key sent with `send-keys`, the screen read back with `capture-pane`;
 //! then the controller asked through its control socket whether it latched the e-stop,
-//! and its journal read for the operator's command. Quitting the console must leave the
+//! and its journal read for the operator's command; reset and start from the console (each
+//! confirmed with y) run the cell again. Quitting the console must leave the
 //! controller running. `takt tui` attached to a controller that has run a while shows its
 //! past events and its bus at once. Every wait polls with a deadline; none sleeps a fixed
 //! time.
@@ -112,7 +113,8 @@ fn journal_has_estop(path: &Path) -> Result<Record, String> {
 }
 
 #[test]
-fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
+fn estop_key_in_a_real_terminal_latches_the_controller_is_journaled_and_reset_and_start_run_it_again()
+ {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("takt-tui-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -158,7 +160,7 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
         status.estop_latched, status.cell
     );
     assert_eq!(
-        status.trip.map(|t| t.cause).as_deref(),
+        status.trip.as_ref().map(|t| t.cause.as_str()),
         Some("estop_command")
     );
 
@@ -173,13 +175,50 @@ fn estop_key_in_a_real_terminal_latches_the_controller_and_is_journaled() {
     let by = record.by.expect("the command names who sent it");
     assert_eq!(by.via, "in-process");
 
-    // Quitting the console leaves the controller running and still latched.
+    // Reset and start from the console, each confirmed with y: the banner goes, the cell
+    // runs again.
+    tmux.cmd(&["send-keys", "-t", "takt", "c"]);
+    let (asked, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("(y/n)"));
+    assert!(asked, "c did not ask y/n:\n{screen}");
+    tmux.cmd(&["send-keys", "-t", "takt", "y"]);
+    let ok = poll(Duration::from_secs(20), || {
+        status = client.status().unwrap();
+        !status.estop_latched && status.cell == "stopped"
+    });
+    assert!(
+        ok,
+        "after reset: latched {} cell {}",
+        status.estop_latched, status.cell
+    );
+    let (cleared, screen) =
+        tmux.wait_for(Duration::from_secs(10), |s| !s.contains("E-STOP LATCHED"));
+    assert!(cleared, "the banner stayed after the reset:\n{screen}");
+    tmux.cmd(&["send-keys", "-t", "takt", "g"]);
+    tmux.wait_for(Duration::from_secs(10), |s| s.contains("(y/n)"));
+    tmux.cmd(&["send-keys", "-t", "takt", "y"]);
+    let ok = poll(Duration::from_secs(30), || {
+        status = client.status().unwrap();
+        status.cell == "execute"
+    });
+    assert!(ok, "after start: cell {}", status.cell);
+    let (running, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("EXECUTE"));
+    assert!(
+        running,
+        "the console does not show the cell running:\n{screen}"
+    );
+
+    // Quitting the console leaves the controller running.
     tmux.cmd(&["send-keys", "-t", "takt", "q"]);
     let (gone, screen) = tmux.wait_for(Duration::from_secs(10), |s| !s.contains("Space/F1 E-STOP"));
     assert!(gone, "q did not leave the console:\n{screen}");
     assert!(!screen.contains("TAKT EXITED"), "{screen}");
-    let s = client.status().unwrap();
-    assert!(s.estop_latched);
+    let before = client.status().unwrap().cycles;
+    assert!(
+        poll(Duration::from_secs(10), || client
+            .status()
+            .is_ok_and(|s| s.cycles > before)),
+        "the controller stopped cycling when the console left"
+    );
 
     // Ctrl-C ends the run, with its summary.
     tmux.cmd(&["send-keys", "-t", "takt", "C-c"]);
