@@ -717,6 +717,37 @@ pub fn describe(program: &Program, e: &Event) -> String {
     format!("{t:10.3} s  {what}")
 }
 
+/// One line for each bus of a status snapshot: its interface's health and traffic, names
+/// looked up in the program (non-RT side only; a run's summary prints them).
+pub fn describe_buses(program: &Program, status: &Status) -> Vec<String> {
+    program
+        .buses
+        .iter()
+        .zip(&status.bus[..usize::from(status.buses)])
+        .map(|(cfg, b)| {
+            let state = match b.state {
+                BusState::ErrorActive => "error-active",
+                BusState::ErrorWarning => "ERROR WARNING",
+                BusState::ErrorPassive => "ERROR PASSIVE",
+                BusState::BusOff => "BUS-OFF",
+            };
+            format!(
+                "bus {} interface: {state} (TEC {}, REC {} at the last report); error frames \
+                 {}, receive overflows {}, bus-off {}; frames in {}, out {}, refused {}",
+                cfg.name,
+                b.tec,
+                b.rec,
+                b.bus_errors,
+                b.rx_overflows,
+                b.bus_offs,
+                b.frames_in,
+                b.frames_out,
+                b.tx_refused
+            )
+        })
+        .collect()
+}
+
 fn step_name(program: &Program, instr: u32) -> &str {
     step_index(program, instr)
         .and_then(|s| program.steps.get(s))

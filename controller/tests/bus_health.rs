@@ -12,7 +12,7 @@ use std::path::Path;
 
 use takt_controller::control::view::View;
 use takt_controller::rt::Lockstep;
-use takt_controller::status::{BusStatus, Event, EventKind, Inbox, channels};
+use takt_controller::status::{BusStatus, Event, EventKind, Inbox, channels, describe_buses};
 use takt_drivers::can::BusState;
 use takt_sim::Scenario;
 
@@ -198,6 +198,14 @@ fn a_bus_off_episode_is_counted_and_shown_until_the_interface_restarts() {
     let mut view = View::new(support::program(), Duration::from_millis(1));
     let msg = view.status(ls.cell.status());
     assert_eq!(msg.buses[0].bus_offs, 1);
+    // As a run's summary prints it.
+    let lines = describe_buses(&support::program(), ls.cell.status());
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].starts_with("bus can0 interface: error-active (TEC 0, REC 0 at the last report)")
+            && lines[0].contains("bus-off 1;"),
+        "{lines:?}"
+    );
 }
 
 #[test]

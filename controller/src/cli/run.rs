@@ -419,6 +419,9 @@ fn run_sim(
         ls.sim.fault_log().len()
     );
     print_cycles(&ls.compute, ls.cell.counters(), ls.cell.dropped_events());
+    for line in crate::status::describe_buses(ls.cell.program(), ls.cell.status()) {
+        println!("  {line}");
+    }
     if let Some(stats) = &rt_stats {
         print_rt(stats);
     }
@@ -505,5 +508,8 @@ fn run_bus(
     );
     print_cycles(&stats.compute, cell.counters(), cell.dropped_events());
     print_rt(&stats);
+    for line in crate::status::describe_buses(cell.program(), cell.status()) {
+        println!("  {line}");
+    }
     Ok(cell.state() != CellState::Aborted)
 }
