@@ -11,8 +11,9 @@
 //!    configuration of every device, NMT start, enabling and homing), safety (e-stop latch,
 //!    heartbeat loss, stale feedback, drive faults, following error, interlocks), the PackML
 //!    cell state, the sequencer, and every axis's CiA 402 state machine and set-point;
-//! 4. *write*: SDO requests, NMT, RPDOs, then SYNC (so synchronous RPDOs act on this SYNC),
-//!    and the controller's heartbeat.
+//! 4. *write*: NMT, the synchronous RPDOs, then SYNC (so they act on this SYNC), then the
+//!    event-driven RPDOs, the controller's heartbeat and SDO requests — after the SYNC, so
+//!    that the SYNC leaves at the same point of every cycle whatever else is due.
 //!
 //! Nothing in the step allocates, blocks, formats or logs: events leave through the
 //! [`Outbox`], commands come in through the [`CommandQueue`]; every table is sized in
@@ -469,6 +470,7 @@ impl CellController {
                 sync_tpdo: false,
                 axis,
                 restarted_at: None,
+                config_retries: 0,
             };
             n.writes = configuration(program, i, &mut n)?;
             if let Some(slot) = node_index.get_mut(bus) {
@@ -481,6 +483,18 @@ impl CellController {
         let mut sync_period_s = Vec::new();
         for b in &program.buses {
             let period = Duration::from_micros(u64::from(b.sync_period_us));
+            let cycle_ns = cfg.period.as_nanos().max(1);
+            if period.as_nanos() % cycle_ns != 0 {
+                // SYNC is sent by the cycle, every k-th one: between two cycles there is
+                // no one to send it.
+                return Err(SetupError::Sync(
+                    b.name.clone(),
+                    format!(
+                        "{period:?} is not a whole number of cycle periods ({:?}): SYNC goes out every k cycles, so the cycle period must divide the SYNC period",
+                        cfg.period
+                    ),
+                ));
+            }
             sync.push(
                 SyncProducer::new(period, if b.sync_counter { 240 } else { 0 })
                     .map_err(|e| SetupError::Sync(b.name.clone(), e.to_string()))?,
@@ -1540,15 +1554,6 @@ impl CellController {
 
     /// Controlwords, set-points, belts; then every frame due.
     fn write(&mut self, now: Timestamp, io: &mut impl CycleIo) {
-        // SDO requests first: configuration and mode switches.
-        for n in &mut self.nodes {
-            if let Some(f) = n.sdo.poll(now) {
-                self.counters.frames_out += 1;
-                if !io.send(n.bus, &f) {
-                    self.counters.tx_refused += 1;
-                }
-            }
-        }
         if self.nmt_start_pending {
             self.nmt_start_pending = false;
             let f = NmtMessage::to_all(NmtCommand::Start).encode();
@@ -1560,9 +1565,18 @@ impl CellController {
             }
         }
         let operational = self.startup.is_operational();
+        // SYNC goes out every k cycles, k = SYNC period / cycle period (checked in `new`):
+        // the schedule runs on the cycle's slot, `now` less the wake-up latency, so a
+        // cycle that woke early or late within its period neither skips nor doubles a SYNC
+        // and the set-points step by exactly one SYNC period. In simulation `now` is the
+        // slot itself.
+        let period_ns = u64::try_from(self.cfg.period.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let slot = Timestamp::from_nanos(now.as_nanos() - now.as_nanos() % period_ns);
         for b in 0..self.sync.len() {
             let sync = if operational {
-                self.sync[b].poll(now)
+                self.sync[b].poll(slot)
             } else {
                 None
             };
@@ -1570,18 +1584,33 @@ impl CellController {
             let lead = Duration::from_secs_f64(period_s);
             if sync.is_some() {
                 self.counters.syncs += 1;
-                self.on_sync(b, now + lead, period_s);
+                self.on_sync(b, slot + lead, period_s);
             }
-            self.send_rpdos(b, now, sync.is_some(), operational, io);
+            if operational {
+                self.send_rpdos(b, now, sync.is_some(), true, io);
+            }
             if let Some(f) = sync {
                 self.counters.frames_out += 1;
                 if !io.send(b, &f) {
                     self.counters.tx_refused += 1;
                 }
             }
+            if operational {
+                self.send_rpdos(b, now, sync.is_some(), false, io);
+            }
             if let Some(f) = self.heartbeat[b].poll(now) {
                 self.counters.frames_out += 1;
                 if !io.send(b, &f) {
+                    self.counters.tx_refused += 1;
+                }
+            }
+        }
+        // SDO requests (configuration, mode switches, resync reads) after the SYNC too:
+        // they are answered whenever, and must not delay it.
+        for n in &mut self.nodes {
+            if let Some(f) = n.sdo.poll(now) {
+                self.counters.frames_out += 1;
+                if !io.send(n.bus, &f) {
                     self.counters.tx_refused += 1;
                 }
             }
@@ -1646,48 +1675,31 @@ impl CellController {
         }
     }
 
+    /// The RPDOs of bus `b` due this cycle: the synchronous ones (`synchronous_pass`, sent
+    /// before the SYNC they act on; the process image is taken then, once per cycle), or
+    /// the event-driven ones (sent after the SYNC, so that how many of them change in a
+    /// cycle never moves the SYNC within it: the drives see a SYNC as regular as the
+    /// cycle's slot, whatever else the bus carries).
     fn send_rpdos(
         &mut self,
         b: usize,
         now: Timestamp,
         sync: bool,
-        operational: bool,
+        synchronous_pass: bool,
         io: &mut impl CycleIo,
     ) {
-        if !operational {
-            return;
-        }
-        // Output image of each I/O node from the commanded outputs.
-        for n in &mut self.nodes {
-            if n.kind == DeviceKind::Io {
-                n.outputs = 0;
-            }
-        }
-        for (i, o) in self.program.outputs.iter().enumerate() {
-            if self.plant.outputs >> i & 1 == 1
-                && let Some(n) = self.nodes.get_mut(o.device.index())
-            {
-                n.outputs |= 1 << o.bit;
-            }
+        if synchronous_pass {
+            self.take_process_image(b);
         }
         for n in &mut self.nodes {
             if n.bus != b || n.phase != NodePhase::Configured {
                 continue;
             }
-            if let Some(a) = n.axis {
-                let axis = &mut self.plant.axes[a];
-                n.controlword = axis.controlword();
-                n.target_position_counts = axis.demand_counts.round() as i32;
-                n.target_velocity_counts_s = match axis.belt {
-                    BeltCommand::Stop => 0,
-                    BeltCommand::Run { velocity_counts_s }
-                    | BeltCommand::Index {
-                        velocity_counts_s, ..
-                    } => velocity_counts_s.round() as i32,
-                };
-            }
             for k in 0..n.rpdos {
                 let layout = n.rpdo[k];
+                if layout.synchronous != synchronous_pass {
+                    continue;
+                }
                 let mut data = [0u8; 8];
                 let len = pack(&layout, n, &mut data);
                 let (last_at, last) = n.rpdo_sent[k];
@@ -1717,6 +1729,40 @@ impl CellController {
                         self.counters.tx_refused += 1;
                     }
                 }
+            }
+        }
+    }
+
+    /// This cycle's process image of bus `b`'s devices: each I/O node's outputs from the
+    /// commanded outputs, each drive's controlword and set-points from its axis.
+    fn take_process_image(&mut self, b: usize) {
+        for n in &mut self.nodes {
+            if n.kind == DeviceKind::Io {
+                n.outputs = 0;
+            }
+        }
+        for (i, o) in self.program.outputs.iter().enumerate() {
+            if self.plant.outputs >> i & 1 == 1
+                && let Some(n) = self.nodes.get_mut(o.device.index())
+            {
+                n.outputs |= 1 << o.bit;
+            }
+        }
+        for n in &mut self.nodes {
+            if n.bus != b || n.phase != NodePhase::Configured {
+                continue;
+            }
+            if let Some(a) = n.axis {
+                let axis = &mut self.plant.axes[a];
+                n.controlword = axis.controlword();
+                n.target_position_counts = axis.demand_counts.round() as i32;
+                n.target_velocity_counts_s = match axis.belt {
+                    BeltCommand::Stop => 0,
+                    BeltCommand::Run { velocity_counts_s }
+                    | BeltCommand::Index {
+                        velocity_counts_s, ..
+                    } => velocity_counts_s.round() as i32,
+                };
             }
         }
     }

@@ -109,9 +109,10 @@ impl Default for Histogram {
     }
 }
 
-/// The controller and the simulated cell in lockstep on the virtual clock: each tick of the
-/// simulator runs one cycle of the controller, which sees exactly the frames the simulated
-/// bus delivered by then.
+/// The controller and the simulated cell in lockstep on the virtual clock: each cycle of the
+/// controller runs at the start of one or more ticks of the simulator (one by default: the
+/// tick is the cycle period), and sees exactly the frames the simulated bus delivered by
+/// then.
 #[derive(Debug)]
 pub struct Lockstep {
     /// The simulated cell.
@@ -121,7 +122,13 @@ pub struct Lockstep {
     /// Compute time of the controller's step, per cycle (measured around the step, outside
     /// it).
     pub compute: Histogram,
+    /// Ticks of the simulator per cycle of the controller.
+    ticks_per_cycle: u32,
 }
+
+/// The longest tick the simulated cell takes for a cycle period (see
+/// [`Lockstep::with_period`]).
+pub const LOCKSTEP_MAX_TICK: Duration = Duration::from_millis(1);
 
 impl Lockstep {
     /// Builds the simulated cell `spec` with `config` (its tick is the cycle period) around
@@ -135,6 +142,40 @@ impl Lockstep {
             sim: Sim::new(spec, config)?,
             cell,
             compute: Histogram::new(),
+            ticks_per_cycle: 1,
+        })
+    }
+
+    /// Builds the simulated cell for a controller that runs every `period` (250 µs to
+    /// 10 ms): the simulator ticks every `period / k`, k the fewest whole ticks of at most
+    /// [`LOCKSTEP_MAX_TICK`], with its drives' loops every 250 µs (4 kHz) whatever the
+    /// tick. A simulated device acts on a frame at the tick after it arrives, as if its
+    /// firmware polled every tick: a tick as long as a 2 ms cycle would add a whole period
+    /// to every SYNC → TPDO round trip, which a real drive answers within the period. At
+    /// 1 ms this is [`Lockstep::new`] with `config` unchanged.
+    pub fn with_period(
+        spec: &CellSpec,
+        config: SimConfig,
+        cell: CellController,
+        period: Duration,
+    ) -> Result<Lockstep, SimError> {
+        let period_ns = period.as_nanos().max(1);
+        let max_ns = LOCKSTEP_MAX_TICK.as_nanos();
+        let k = period_ns.div_ceil(max_ns).max(1);
+        let tick = Duration::from_nanos(u64::try_from(period_ns / k).unwrap_or(u64::MAX));
+        let substeps = u32::try_from((tick.as_nanos() + 125_000) / 250_000)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let config = SimConfig {
+            tick,
+            substeps,
+            ..config
+        };
+        Ok(Lockstep {
+            sim: Sim::new(spec, config)?,
+            cell,
+            compute: Histogram::new(),
+            ticks_per_cycle: u32::try_from(k).unwrap_or(u32::MAX),
         })
     }
 
@@ -156,6 +197,10 @@ impl Lockstep {
             took = t0.elapsed();
             compute.record(took);
         });
+        // The rest of the cycle's period: the cell runs on, frames wait for the next cycle.
+        for _ in 1..self.ticks_per_cycle {
+            self.sim.step(|_, _| {});
+        }
         took
     }
 

@@ -74,8 +74,10 @@ pub struct RunArgs {
     /// rigs and simulated devices behind a CAN interface, never for a cell people work at.
     #[arg(long, requires = "iface")]
     pub auto_start: bool,
-    /// The cycle period, 0.25ms to 10ms, with --iface (SYNC goes out every k cycles, k =
-    /// the bus's SYNC period over this); the simulated cell runs at 1ms.
+    /// The cycle period, 0.25ms to 10ms. SYNC goes out every k cycles, k = the bus's SYNC
+    /// period (cell file) over this, so it must divide every bus's SYNC period (the demo
+    /// cell's 2ms: 0.25ms, 0.5ms, 1ms or 2ms). The simulated cell runs in lockstep, one
+    /// cycle every period, ticking at most every 1ms inside it.
     #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
     pub period: Duration,
     /// The control socket and the event journal.
@@ -344,15 +346,8 @@ fn run_sim(
         trace: args.trace.is_some(),
         ..SimConfig::default()
     };
-    if args.period != config.tick {
-        // The simulated demo cell is verified with one 1 ms tick per cycle; other periods
-        // are for real buses.
-        return Err(format!(
-            "the simulated cell runs at its {:?} tick: --period applies with --iface",
-            config.tick
-        ));
-    }
-    let mut ls = Lockstep::new(&spec, config, cell).map_err(|e| e.to_string())?;
+    let mut ls =
+        Lockstep::with_period(&spec, config, cell, args.period).map_err(|e| e.to_string())?;
     if args.starts_itself() {
         commands.send(Command::Start);
     }
