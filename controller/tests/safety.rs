@@ -1,6 +1,7 @@
 //! Safety in simulated time: e-stop at every step boundary and inside moves, a guard opened
 //! mid-move, an X/Y move with Z below z_safe refused, the controller's heartbeat stopping,
-//! and a drive held in STO at start-up. In none of them does the world record a collision.
+//! a drive held in STO at start-up, and the e-stop reaction in cycles. In none of them does
+//! the world record a collision.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -326,4 +327,102 @@ fn a_drive_held_in_sto_at_start_up_keeps_start_up_waiting_until_released() {
     support::place(&mut ls, 2, Duration::from_secs(60));
     assert_eq!(ls.sim.world().unwrap().truth().placed, ls.cell.counter(0));
     no_collision(&ls);
+}
+
+/// The controller's side of the simulated bus for one cycle, recording what it received
+/// and sent.
+struct Recorded<'a, 'b> {
+    io: &'a mut takt_sim::Controller<'b>,
+    received: Vec<takt_drivers::can::Frame>,
+    sent: Vec<takt_drivers::can::Frame>,
+}
+
+impl takt_controller::cycle::CycleIo for Recorded<'_, '_> {
+    fn recv_event(&mut self, bus: usize) -> Option<takt_drivers::can::BusEvent> {
+        let e = self.io.recv_event(bus)?;
+        if let takt_drivers::can::BusEvent::Frame(f) = e {
+            self.received.push(f.frame);
+        }
+        Some(e)
+    }
+
+    fn send(&mut self, bus: usize, frame: &takt_drivers::can::Frame) -> bool {
+        self.sent.push(*frame);
+        self.io.send(bus, frame)
+    }
+
+    fn bus_off(&mut self, bus: usize) -> bool {
+        self.io.bus_off(bus)
+    }
+}
+
+/// Issue 5's e-stop reaction figure: the cycle that reads the I/O node's PDO with the
+/// e-stop chain open sends every drive its stop controlword (quick stop, or disable
+/// voltage for one with nothing to stop) — 0 cycles, checked frame by frame while the
+/// gantry moves.
+#[test]
+fn the_e_stop_reaches_the_bus_in_the_cycle_that_reads_it() {
+    use takt_controller::cycle::CycleIo;
+    let mut ls = support::lockstep(12);
+    support::start(&mut ls);
+    support::place(&mut ls, 1, Duration::from_secs(60));
+    assert!(ls.run_until(Duration::from_secs(10), |l| {
+        l.cell.plant.axes[..3]
+            .iter()
+            .any(|a| a.state == takt_controller::axis::AxisState::Moving)
+    }));
+    let program = support::program();
+    let chain = program
+        .inputs
+        .iter()
+        .find(|i| i.name == "estop_chain_ok")
+        .unwrap();
+    let io_tpdo = 0x180 + u16::from(program.devices[chain.device.index()].node);
+    ls.sim.world_mut().unwrap().set_estop_ok(false);
+    let (mut read_in, mut stopped_in) = (None, None);
+    for cycle in 0..50u32 {
+        let cell = &mut ls.cell;
+        let (mut received, mut sent) = (Vec::new(), Vec::new());
+        ls.sim.step(|io, now| {
+            let mut rec = Recorded {
+                io,
+                received: Vec::new(),
+                sent: Vec::new(),
+            };
+            cell.step(now, &mut rec);
+            received = rec.received;
+            sent = rec.sent;
+        });
+        let chain_open = received.iter().any(|f| {
+            f.standard_id() == Some(io_tpdo)
+                && f.data().first().is_some_and(|b| b >> chain.bit & 1 == 0)
+        });
+        if chain_open && read_in.is_none() {
+            read_in = Some(cycle);
+        }
+        let stops = (1..=5u16)
+            .filter(|node| {
+                sent.iter().any(|f| {
+                    f.standard_id() == Some(0x200 + node)
+                        && matches!(u16::from_le_bytes([f.data()[0], f.data()[1]]), 0x02 | 0x00)
+                })
+            })
+            .count();
+        if stops == 5 {
+            stopped_in = Some(cycle);
+            break;
+        }
+        assert_eq!(stops, 0, "some drives stopped a cycle before the others");
+    }
+    let (read_in, stopped_in) = (read_in.unwrap(), stopped_in.unwrap());
+    assert_eq!(
+        stopped_in - read_in,
+        0,
+        "the e-stop PDO was read in cycle {read_in}, the drives told to stop in {stopped_in}"
+    );
+    assert_eq!(
+        ls.cell.trip(),
+        Some(TripCause::EStopChain),
+        "the chain tripped the cell"
+    );
 }
