@@ -362,7 +362,6 @@ impl takt_controller::cycle::CycleIo for Recorded<'_, '_> {
 /// gantry moves.
 #[test]
 fn the_e_stop_reaches_the_bus_in_the_cycle_that_reads_it() {
-    use takt_controller::cycle::CycleIo;
     let mut ls = support::lockstep(12);
     support::start(&mut ls);
     support::place(&mut ls, 1, Duration::from_secs(60));
