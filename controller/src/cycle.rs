@@ -262,6 +262,8 @@ struct NodeCtl {
     /// When the controller last sent this configured node NMT start because its heartbeat
     /// showed it out of operational (a communication error sent it to pre-operational).
     restarted_at: Option<Timestamp>,
+    /// Configuration writes of this device tried again after a timeout, in a row.
+    config_retries: u8,
 }
 
 /// The plant as the sequencer and the conditions see it: axes, I/O, counters.
@@ -395,6 +397,11 @@ pub struct CellController {
     persist_failed: Option<(Timestamp, bool)>,
     /// The commanded outputs at the last look at `persist`.
     persist_outputs: u64,
+    /// The commanded outputs when an I/O node's inputs last arrived.
+    outputs_at_inputs: u64,
+    /// The pass switched outputs while an I/O node that went missing could not report
+    /// what came of it: resuming would guess.
+    persist_blind: bool,
     /// Held because `persist` was lost: the pass may not resume.
     resume_held: bool,
     counters: CycleCounters,
@@ -409,6 +416,8 @@ const HEARTBEAT_MARGIN: f64 = 2.5;
 /// 0x605A quick stop option 2: slow down on the quick stop ramp, then switch on disabled
 /// (stop category 1 done by the drive itself).
 const QUICK_STOP_OPTION: u32 = 2;
+/// Times a configuration write that timed out is tried again once the cell has started.
+const CONFIG_RETRIES: u8 = 5;
 /// How long `[resync] persist` must fail without a break before the cell takes what the
 /// pass had done as gone: longer than a chattering switch stays off, short next to a move.
 pub const PERSIST_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -551,6 +560,8 @@ impl CellController {
             persist_now: false,
             persist_failed: None,
             persist_outputs: 0,
+            outputs_at_inputs: 0,
+            persist_blind: false,
             resume_held: false,
             counters: CycleCounters::default(),
             status,
@@ -817,6 +828,10 @@ impl CellController {
                 };
                 let layout = n.tpdo[k];
                 unpack(&layout, frame.data(), n);
+                if n.kind == DeviceKind::Io {
+                    self.outputs_at_inputs = self.plant.outputs;
+                }
+                let n = &mut self.nodes[i];
                 let dt = n
                     .last_tpdo
                     .map_or(0.0, |t| now.saturating_since(t).as_secs_f64());
@@ -851,11 +866,13 @@ impl CellController {
             }
             HeartbeatEvent::Rebooted { .. } => {
                 self.outbox.event(now, EventKind::Booted { node });
+                self.note_blind_outputs(i);
                 // It lost its configuration (and an incremental encoder its homing):
                 // configure it again; the cell stops meanwhile.
                 let n = &mut self.nodes[i];
                 n.phase = NodePhase::Configuring;
                 n.next_write = 0;
+                n.config_retries = 0;
                 n.last_tpdo = None;
                 let axis = n.axis;
                 self.raise(TripCause::Rebooted { node }, now);
@@ -869,7 +886,13 @@ impl CellController {
                     axis.feedback = false;
                 }
             }
-            HeartbeatEvent::Lost { .. } => self.raise(TripCause::HeartbeatLost { node }, now),
+            HeartbeatEvent::Lost { .. } => {
+                // What it reported is stale until it speaks again: the resync waits for
+                // its next PDO (an I/O node's inputs may have changed while it was gone).
+                self.nodes[i].last_tpdo = None;
+                self.note_blind_outputs(i);
+                self.raise(TripCause::HeartbeatLost { node }, now);
+            }
             HeartbeatEvent::Recovered { .. } => self
                 .outbox
                 .event(now, EventKind::Resync(ResyncEvent::HeartbeatBack { node })),
@@ -1086,7 +1109,21 @@ impl CellController {
         }
         if let Some(outcome) = n.sdo.take_outcome() {
             match outcome {
-                Ok(_) => n.next_write += 1,
+                Ok(_) => {
+                    n.next_write += 1;
+                    n.config_retries = 0;
+                }
+                // A device configured again mid-run (it rebooted) whose write went
+                // unanswered — the bus went off, a frame was lost — gets the same write
+                // again: giving up would leave the cell starting for ever (found by the
+                // fuzzer, seed 862).
+                Err(e)
+                    if e.kind == takt_drivers::canopen::sdo::SdoErrorKind::Timeout
+                        && self.startup == StartupPhase::Ready
+                        && n.config_retries < CONFIG_RETRIES =>
+                {
+                    n.config_retries += 1;
+                }
                 Err(e) => {
                     let abort = e.sent_abort.map_or(0, |c| c.as_u32());
                     let abort = match e.kind {
@@ -1212,6 +1249,21 @@ impl CellController {
         }
         self.plant.inputs = bits;
         self.plant.inputs_known = known;
+    }
+
+    /// I/O node `i` was lost (heartbeat, reboot): if the pass switched outputs since its
+    /// inputs were last heard, it acted blind — a vacuum released while nobody could see
+    /// whether the part was still there — and what it did is uncertain (found by the
+    /// fuzzer, seed 863: a part fell while the I/O node was off the bus, the pass released
+    /// the vacuum at the place station and counted it).
+    fn note_blind_outputs(&mut self, i: usize) {
+        if self.nodes[i].kind == DeviceKind::Io
+            && self.program.resync.persist.is_some()
+            && !self.sequencer.is_idle()
+            && self.plant.outputs != self.outputs_at_inputs
+        {
+            self.persist_blind = true;
+        }
     }
 
     /// Keeps `persist_now` (see there). A pass under way whose `persist` is lost by an
@@ -1406,10 +1458,24 @@ impl CellController {
                     return;
                 }
                 if self.plant.axes.iter().all(AxisCtl::is_ready) {
-                    if !self.sequencer.is_idle() && self.persist_at_trip && !self.persist_now {
+                    let idle = self.sequencer.is_idle();
+                    if !idle
+                        && self.persist_at_trip
+                        && self.persist_now
+                        && self.persist_failed.is_some()
+                    {
+                        // `persist` fails, but not yet for long enough to tell a lost
+                        // part from a chattering switch: decide once it has settled.
+                        return;
+                    }
+                    // Held before the trip, or what the pass had done is gone: the pass
+                    // must not resume (a trip while held must not resume it either).
+                    let gone = self.persist_at_trip && !self.persist_now;
+                    if !idle && (self.resume_held || gone || self.persist_blind) {
                         // What the interrupted pass had done is gone (the part left the
                         // nozzle): resuming would count a part that is not there.
                         self.persist_at_trip = false;
+                        self.persist_blind = false;
                         self.resume_held = true;
                         for a in &mut self.plant.axes {
                             a.hold_here();
@@ -1421,6 +1487,7 @@ impl CellController {
                         return;
                     }
                     self.persist_at_trip = false;
+                    self.persist_blind = false;
                     for a in &mut self.plant.axes {
                         // An axis standing in position keeps its set-point (a teach point, or
                         // where a recovery move put it): adopting an actual a few counts off

@@ -127,8 +127,12 @@ impl AxisResync {
                 ..AxisResync::default()
             };
         } else {
-            // Interrupted part-way (a second trip): start over from waiting for the device.
+            // Interrupted part-way (a second trip): start over from waiting for the device,
+            // and forget what was under way — a homing cut short has found nothing (found
+            // by the fuzzer, seed 654: the second attempt took the first one's "rehome" as
+            // done and adopted the rebooted encoder's count).
             self.phase = ResyncPhase::Pending;
+            self.action = None;
         }
     }
 
@@ -480,5 +484,10 @@ mod tests {
         assert_eq!(r.believed_counts, 1000);
         assert_eq!(r.phase, ResyncPhase::Pending);
         assert!(r.active());
+        // A homing cut short by the second trip is not taken as done.
+        r.action = Some(ResyncAction::Rehome);
+        r.phase = ResyncPhase::Homing;
+        r.arm(5000, false);
+        assert_eq!(r.action, None);
     }
 }
