@@ -206,22 +206,24 @@ impl AxisCtl {
         }
     }
 
-    /// True when a new position actual `position_counts`, `dt_s` after the previous one, is
-    /// further from it than the axis can travel in that time at its maximum velocity (with
-    /// its following-error window and one extra SYNC of margin for a frame that waited on
-    /// the bus): an encoder glitch, a counter reset or a reboot, not motion.
-    pub fn is_position_jump(&self, position_counts: i32, dt_s: f64, sync_period_s: f64) -> bool {
-        if !self.feedback || dt_s <= 0.0 {
+    /// True when a new position actual `position_counts`, sampled `interval_s` after the
+    /// previous one, is further from it than the axis can travel in that time at its
+    /// maximum velocity, with its following-error window as the margin for overshoot: an
+    /// encoder glitch, a counter reset or a reboot, not motion. For synchronous feedback
+    /// the cycle gives the interval in whole SYNC periods (one for consecutive samples,
+    /// however close together their frames arrived), so the check is "further than
+    /// physically possible in one SYNC" by construction.
+    pub fn is_position_jump(&self, position_counts: i32, interval_s: f64) -> bool {
+        if !self.feedback || interval_s <= 0.0 {
             return false;
         }
         let travel = (i64::from(position_counts) - self.actual_counts).abs() as f64;
-        let possible =
-            self.limits.max_velocity * (dt_s + sync_period_s) + self.following_error_counts as f64;
+        let possible = self.limits.max_velocity * interval_s + self.following_error_counts as f64;
         travel > possible
     }
 
-    /// Takes in a statusword and position actual from a TPDO that arrived `dt_s` after the
-    /// previous one.
+    /// Takes in a statusword and position actual sampled `dt_s` after the previous one
+    /// (whole SYNC periods for synchronous feedback).
     pub fn on_feedback(&mut self, statusword: u16, position_counts: i32, dt_s: f64) {
         self.power = PowerState::from_statusword(statusword);
         self.statusword = statusword;
@@ -346,6 +348,42 @@ impl AxisCtl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_position_jump_is_more_than_the_axis_can_travel_between_two_samples() {
+        let mut a = AxisCtl::new(&x_config(), 0);
+        let sync_s = 0.002;
+        a.on_feedback(0x27, 100_000, 0.0);
+        // 1.5 m/s for one SYNC is 3000 counts, plus the 2000-count window.
+        assert!(!a.is_position_jump(105_000, sync_s));
+        assert!(a.is_position_jump(105_001, sync_s));
+        // A sample lost between: two SYNCs of travel are possible.
+        assert!(!a.is_position_jump(108_000, 2.0 * sync_s));
+        assert!(a.is_position_jump(108_001, 2.0 * sync_s));
+        // No interval (the first sample after the feedback was lost): nothing to compare.
+        assert!(!a.is_position_jump(500_000, 0.0));
+    }
+
+    fn x_config() -> AxisConfig {
+        AxisConfig {
+            name: "x".into(),
+            device: takt_sequences::program::DeviceId(0),
+            conveyor: false,
+            rotary: false,
+            counts_per_unit: 1000.0,
+            min_position_counts: 0,
+            max_position_counts: 600_000,
+            max_velocity_counts_s: 1_500_000.0,
+            max_acceleration_counts_s2: 10_000_000.0,
+            max_jerk_counts_s3: 1e8,
+            following_error_counts: 2000,
+            in_position_counts: 100,
+            homing_method: 35,
+            homing_offset_counts: 0,
+            resync: takt_sequences::program::ResyncPolicy::Reread,
+            start_position_counts: 0,
+        }
+    }
 
     #[test]
     fn ramp_stop_decelerates_to_rest() {

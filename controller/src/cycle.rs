@@ -832,19 +832,26 @@ impl CellController {
                     self.outputs_at_inputs = self.plant.outputs;
                 }
                 let n = &mut self.nodes[i];
-                let dt = n
-                    .last_tpdo
-                    .map_or(0.0, |t| now.saturating_since(t).as_secs_f64());
+                let sync_s = self.sync_period_s.get(bus).copied().unwrap_or(0.002);
+                // Synchronous feedback is sampled at SYNCs, so two samples lie a whole
+                // number of SYNC periods apart: one at least (two frames that arrive
+                // together are consecutive samples), and as many as the SYNCs sent since
+                // the last one arrived (those between were lost). Dividing by the arrival
+                // interval instead made two frames arriving together look like a jump.
+                let interval_s = match n.last_tpdo {
+                    None => 0.0,
+                    Some(_) if n.sync_tpdo => f64::from(n.syncs_without_tpdo.max(1)) * sync_s,
+                    Some(t) => now.saturating_since(t).as_secs_f64(),
+                };
                 n.last_tpdo = Some(now);
                 n.syncs_without_tpdo = 0;
                 if let Some(a) = n.axis {
                     let (sw, pos) = (n.statusword, n.position_counts);
-                    let sync_s = self.sync_period_s.get(bus).copied().unwrap_or(0.002);
                     let axis = &mut self.plant.axes[a];
                     // Homing sets the position on purpose: not a jump.
                     let jump =
-                        axis.homing == HomingPhase::Homed && axis.is_position_jump(pos, dt, sync_s);
-                    axis.on_feedback(sw, pos, dt);
+                        axis.homing == HomingPhase::Homed && axis.is_position_jump(pos, interval_s);
+                    axis.on_feedback(sw, pos, interval_s);
                     if jump && self.startup == StartupPhase::Ready {
                         self.raise(TripCause::PositionJump { axis: a as u16 }, now);
                     }
@@ -1876,8 +1883,8 @@ impl CellController {
         s.tx_refused = self.counters.tx_refused;
         s.dropped_events = self.outbox.dropped_events();
         s.trip = self.trip;
-        let snapshot = *s;
-        self.outbox.status(&snapshot);
+        // Straight from the controller's own snapshot: a copy of it is kilobytes.
+        self.outbox.status(&self.status);
     }
 }
 
