@@ -48,3 +48,27 @@ fn seeds_the_fuzzer_found_and_that_were_fixed_pass() {
         assert!(r.trips > 0 && r.resyncs > 0, "seed {seed}: {r:?}");
     }
 }
+
+/// Seeds of 3-part shifts (`takt sim fuzz config/cell.toml --parts 3`, as CI runs them)
+/// that broke an invariant before their fix: 6 — the e-stop chain opened while Z went down
+/// at the pick station and Z, with no holding brake, coasted into the belt (invariant 2;
+/// the simulated Z has a brake now); 11 — a stepper re-enabled after losing steps snapped
+/// its rotor to the field and tore the part off the nozzle (the driver keeps its field
+/// while off), and the part was counted; 28 — Z's drive went bus-off lifting a part, froze
+/// its set-point and tore the part off just before the trip, and the pass resumed and
+/// counted it (0x6007 on bus-off, `persist` debounced); 458 — a trip while held for a lost
+/// part resumed the pass; 654 — a second trip cut Z's homing short and the next attempt
+/// took it as done (invariant 4); 862 — a configuration write lost to a bus-off left the
+/// rebooted Y unconfigured and the cell starting for ever (invariant 6); 863 — the vacuum
+/// was released at the place station while the I/O node was off the bus, and a part that
+/// had fallen on the way was counted.
+#[test]
+fn three_part_seeds_the_fuzzer_found_and_that_were_fixed_pass() {
+    let program = support::program();
+    for seed in [6, 11, 28, 458, 654, 862, 863] {
+        let r = run_seed(&program, &spec(), seed, 3, false);
+        assert_eq!(r.failure, None, "seed {seed}: {r:?}");
+        assert_eq!(r.counted, r.placed, "seed {seed}: {r:?}");
+        assert!(r.trips > 0, "seed {seed}: {r:?}");
+    }
+}

@@ -160,4 +160,5 @@ scenarios! {
     a_position_jump_trips_and_resyncs => "position-jump",
     a_drive_fault_waits_for_the_operator => "drive-fault",
     the_safety_chain_waits_for_reset_and_start => "safety",
+    a_part_lost_with_the_io_node_holds_the_cell => "io-bus-off",
 }
