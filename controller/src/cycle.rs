@@ -22,7 +22,7 @@
 use core::time::Duration;
 
 use takt_drivers::can::{BusEvent, BusState, BusStateEvent, CanBus, Frame, Timestamp};
-use takt_drivers::canopen::emcy::FOLLOWING_ERROR;
+use takt_drivers::canopen::emcy::{FOLLOWING_ERROR, RECOVERED_FROM_BUS_OFF};
 use takt_drivers::canopen::pdo::{
     PdoCobId, PdoCommParams, PdoConfig, PdoId, PdoMapping, TransmissionType,
     configure::pdo_config_steps, mapping::MappingEntry,
@@ -750,6 +750,15 @@ impl CellController {
 
     fn begin(&mut self, now: Timestamp, io: &mut impl CycleIo) {
         self.started_at = Some(now);
+        // Frames already waiting were sent before the reset below, so none of them answers
+        // it: a boot-up among them (devices that powered up as takt started, as `takt sim
+        // serve` does when both start together) made the reset's own boot-up look like a
+        // reboot and tripped the cell before it had run.
+        for b in 0..self.node_index.len() {
+            while io.recv(b).is_some() {
+                self.counters.frames_in += 1;
+            }
+        }
         // Every device, whatever it was doing, restarts its communication and announces
         // itself with boot-up: the controller then knows each one is in pre-operational
         // with its factory PDOs, and configures it from there.
@@ -812,6 +821,16 @@ impl CellController {
                         && self.startup == StartupPhase::Ready
                     {
                         self.raise(TripCause::FollowingError { axis: a as u16 }, now);
+                    }
+                    // The device was off the bus (CiA 301 EMCY 0x8140): its heartbeats
+                    // stopped meanwhile, even if not for the whole consumer time, and it
+                    // took its communication-error reaction (an I/O node its error
+                    // outputs: the vacuum valve dropped). Its image is stale and what the
+                    // pass did meanwhile is uncertain (found by the fuzzer, seed 1557).
+                    if code == RECOVERED_FROM_BUS_OFF && self.startup == StartupPhase::Ready {
+                        self.nodes[i].last_tpdo = None;
+                        self.note_blind_outputs(i);
+                        self.raise(TripCause::HeartbeatLost { node: node as u8 }, now);
                     }
                     self.outbox.event(
                         now,
