@@ -1,0 +1,80 @@
+//! Start-up when the devices power up together with takt (as `takt sim serve` and `takt
+//! run` do when a script starts both): their own boot-ups are already waiting when the
+//! first cycle sends the NMT reset, and the boot-ups that answer the reset follow. Only
+//! the answers count; a boot-up from before the reset must not make the answer look like
+//! a reboot (which tripped the cell before it had run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::VecDeque;
+
+use takt_controller::cycle::{CellController, CycleConfig, CycleIo};
+use takt_controller::status::Outbox;
+use takt_drivers::can::{BusEvent, Frame, Timestamp, TimestampedFrame};
+
+/// One bus played by the test: what the devices sent, and what the controller sent.
+#[derive(Default)]
+struct Wire {
+    to_controller: VecDeque<Frame>,
+    from_controller: Vec<Frame>,
+}
+
+impl CycleIo for Wire {
+    fn recv_event(&mut self, bus: usize) -> Option<BusEvent> {
+        assert_eq!(bus, 0, "the demo cell has one bus");
+        let frame = self.to_controller.pop_front()?;
+        Some(BusEvent::Frame(TimestampedFrame {
+            timestamp: Timestamp::ZERO,
+            frame,
+        }))
+    }
+
+    fn send(&mut self, _bus: usize, frame: &Frame) -> bool {
+        self.from_controller.push(*frame);
+        true
+    }
+}
+
+/// The boot-up of every device of config/cell.toml.
+fn boot_ups() -> Vec<Frame> {
+    [1u16, 2, 3, 4, 5, 10]
+        .iter()
+        .map(|node| Frame::standard(0x700 + node, [0]))
+        .collect()
+}
+
+#[test]
+fn boot_ups_waiting_before_the_reset_do_not_make_its_answers_reboots() {
+    let mut cell = CellController::new(
+        &support::program(),
+        CycleConfig::default(),
+        Outbox::none(),
+        None,
+    )
+    .unwrap();
+    let mut wire = Wire::default();
+    // The devices powered up as takt started: their boot-ups are already waiting.
+    wire.to_controller.extend(boot_ups());
+    cell.step(Timestamp::from_millis(1), &mut wire);
+    assert_eq!(
+        wire.from_controller[0].to_string(),
+        "000#8200",
+        "the first cycle resets every device's communication"
+    );
+    // The answers to the reset.
+    wire.to_controller.extend(boot_ups());
+    for ms in 2..50 {
+        cell.step(Timestamp::from_millis(ms), &mut wire);
+    }
+    assert_eq!(cell.trip(), None, "{:?}", cell.counters());
+    assert_eq!(cell.counters().trips, 0);
+    // Configuration started: SDO requests went to the devices.
+    assert!(
+        wire.from_controller
+            .iter()
+            .any(|f| f.standard_id() == Some(0x601)),
+        "no SDO request to node 1"
+    );
+}
