@@ -5,8 +5,10 @@
 //! - `cycle/64-axes-8-buses`: 64 CSP axes on 8 buses, moved eight at a time in eight
 //!   parallel branches;
 //!
-//! then, printed after criterion's own report: per-cycle compute p50 / p99.9 / max for both,
-//! the lockstep factor over real time (controller and simulated demo cell together), and
+//! then, printed after criterion's own report: per-cycle compute p50 / p99.9 / max for both
+//! (over every cycle, and over the cycles the thread was not preempted in),
+//! the lockstep factor over real time (controller and simulated demo cell together, by the
+//! wall clock and by the thread's CPU time), and
 //! the e-stop reaction in cycles (from the cycle that receives the I/O node's PDO with the
 //! e-stop chain open to the cycle whose frames carry the quick-stop controlwords).
 //!
@@ -22,7 +24,7 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use takt_controller::commands::Command;
 use takt_controller::cycle::{CellController, CycleConfig};
-use takt_controller::rt::Lockstep;
+use takt_controller::rt::{Histogram, Lockstep};
 use takt_controller::safety::CellState;
 use takt_controller::status::{Outbox, StartupPhase};
 use takt_drivers::can::BusEvent;
@@ -201,56 +203,107 @@ fn big() -> (Program, CellSpec) {
     (p, spec)
 }
 
-fn report(name: &str, ls: &Lockstep) {
+/// The step's compute time, over every cycle and over the cycles during which the thread
+/// was not preempted (on a machine shared with other work, a cycle that spans a context
+/// switch measures the neighbour, and those alone can fill the tail).
+#[derive(Default)]
+struct Tail {
+    unpreempted: Histogram,
+    preempted: u64,
+}
+
+fn report(name: &str, ls: &Lockstep, tail: &Tail) {
     let h = &ls.compute;
+    let u = &tail.unpreempted;
     println!(
-        "{name}: {} cycles, compute p50 {:?}, p99.9 {:?}, max {:?}, mean {:?}; trips {}",
+        "{name}: {} cycles, compute p50 {:?}, p99.9 {:?}, max {:?}, mean {:?}; trips {}; \
+         the {} cycles not preempted: p50 {:?}, p99.9 {:?}, max {:?} ({} preempted)",
         h.count(),
         h.quantile(0.5),
         h.quantile(0.999),
         h.max(),
         h.mean(),
-        ls.cell.counters().trips
+        ls.cell.counters().trips,
+        u.count(),
+        u.quantile(0.5),
+        u.quantile(0.999),
+        u.max(),
+        tail.preempted
     );
 }
 
-fn timed_steps(ls: &mut Lockstep, iters: u64) -> Duration {
+/// Involuntary context switches of the calling thread so far.
+fn preemptions() -> i64 {
+    // SAFETY: rusage is plain data, zeroed is valid; getrusage writes one into it.
+    let mut usage: libc::rusage = unsafe { core::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    usage.ru_nivcsw
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn timed_steps(ls: &mut Lockstep, tail: &mut Tail, iters: u64) -> Duration {
     let before = ls.compute.total();
     for _ in 0..iters {
-        ls.step();
+        // Read outside the step's own timing.
+        let switches = preemptions();
+        let compute = ls.step();
+        if preemptions() == switches {
+            tail.unpreempted.record(compute);
+        } else {
+            tail.preempted += 1;
+        }
     }
     ls.compute.total().saturating_sub(before)
 }
 
 fn cycle(c: &mut Criterion) {
     let mut demo = running(&demo_program(), &demo_cell(), false);
+    let mut tail = Tail::default();
     c.bench_function("cycle/demo", |b| {
-        b.iter_custom(|iters| timed_steps(&mut demo, iters))
+        b.iter_custom(|iters| timed_steps(&mut demo, &mut tail, iters))
     });
-    report("cycle/demo", &demo);
+    report("cycle/demo", &demo, &tail);
     assert!(demo.cell.trip().is_none(), "{:?}", demo.cell.trip());
 
     let (program, spec) = big();
     let mut big = running(&program, &spec, false);
+    let mut tail = Tail::default();
     c.bench_function("cycle/64-axes-8-buses", |b| {
-        b.iter_custom(|iters| timed_steps(&mut big, iters))
+        b.iter_custom(|iters| timed_steps(&mut big, &mut tail, iters))
     });
-    report("cycle/64-axes-8-buses", &big);
+    report("cycle/64-axes-8-buses", &big, &tail);
     assert!(big.cell.trip().is_none(), "{:?}", big.cell.trip());
     assert!(big.cell.counter(0) > 0, "the 64 axes moved");
 
-    // Lockstep factor: controller and simulated demo cell together, 120 s simulated.
+    // Lockstep factor: controller and simulated demo cell together, 120 s simulated; by
+    // the wall clock, and by this thread's CPU time (what a core of its own would give on
+    // a machine shared with other work).
     let mut ls = running(&demo_program(), &demo_cell(), false);
     let t0 = Instant::now();
+    let cpu0 = thread_cpu();
     let start = ls.now();
     ls.run_until(Duration::from_secs(120), |_| false);
     let wall = t0.elapsed();
+    let cpu = thread_cpu().saturating_sub(cpu0);
     let simulated = ls.now().saturating_since(start);
     println!(
-        "lockstep: {:.1} s simulated in {:.3} s: {:.0}x real time ({} parts)",
+        "lockstep: {:.1} s simulated in {:.3} s: {:.0}x real time; {:.3} s of CPU: {:.0}x ({} parts)",
         simulated.as_secs_f64(),
         wall.as_secs_f64(),
         simulated.as_secs_f64() / wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        simulated.as_secs_f64() / cpu.as_secs_f64(),
         ls.cell.counter(0)
     );
 
