@@ -44,7 +44,7 @@ use crate::commands::{Command, CommandQueue};
 use crate::motion::plan_move;
 use crate::resync::{self, ResyncEvent, ResyncPhase};
 use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
-use crate::sequencer::{Gate, Outcome, Sequencer};
+use crate::sequencer::{Gate, Outcome, SETTLE_S, Sequencer};
 use crate::status::{
     AxisStatus, CycleTiming, EventKind, MeteredIo, NodeStatus, Outbox, STATUS_AXES, StartupPhase,
     Status, report_bus_states,
@@ -1040,6 +1040,18 @@ impl CellController {
                 }
             }
             let axis = &self.plant.axes[a];
+            // A recovery move done long since whose axis is still not in position lost its
+            // position on the way by less than its following-error window (Z losing steps
+            // on its way back), as a move of the sequence can: a following error, or the
+            // cell would wait for ever (found by the fuzzer, seed 1754).
+            let now_s = now.as_micros() as f64 / 1e6;
+            if let Some((plan, t0_s)) = &axis.recovery
+                && !t0_s.is_nan()
+                && plan.is_done(now_s - t0_s - SETTLE_S)
+            {
+                self.raise(TripCause::FollowingError { axis: a as u16 }, now);
+                return false;
+            }
             done &= !axis.resync.active() && axis.recovery.is_none();
         }
         done

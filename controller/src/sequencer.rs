@@ -28,7 +28,7 @@ const CHAIN_LIMIT: usize = 64;
 /// No thread.
 const NONE: u16 = u16::MAX;
 /// How long a finished move may take to come into its in-position window, s.
-const SETTLE_S: f64 = 0.5;
+pub const SETTLE_S: f64 = 0.5;
 /// How long a wait's condition must hold without a break before the wait passes.
 pub const WAIT_DEBOUNCE: core::time::Duration = core::time::Duration::from_millis(25);
 

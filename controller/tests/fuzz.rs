@@ -62,11 +62,13 @@ fn seeds_the_fuzzer_found_and_that_were_fixed_pass() {
 /// rebooted Y unconfigured and the cell starting for ever (invariant 6); 863 — the vacuum
 /// was released at the place station while the I/O node was off the bus, and a part that
 /// had fallen on the way was counted; 1557 — the same, with the I/O node off the bus for
-/// less than its heartbeat time (its EMCY 0x8140 now counts as a lost heartbeat).
+/// less than its heartbeat time (its EMCY 0x8140 now counts as a lost heartbeat); 1754 —
+/// Z lost steps on its recovery move after a re-homing and the cell waited for ever for
+/// it to arrive (now a following error, as for a move of the sequence).
 #[test]
 fn three_part_seeds_the_fuzzer_found_and_that_were_fixed_pass() {
     let program = support::program();
-    for seed in [6, 11, 28, 458, 654, 862, 863, 1557] {
+    for seed in [6, 11, 28, 458, 654, 862, 863, 1557, 1754] {
         let r = run_seed(&program, &spec(), seed, 3, false);
         assert_eq!(r.failure, None, "seed {seed}: {r:?}");
         assert_eq!(r.counted, r.placed, "seed {seed}: {r:?}");
