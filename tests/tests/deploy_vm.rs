@@ -74,7 +74,7 @@ fn release_takt() -> PathBuf {
 }
 
 #[test]
-#[ignore = "trips under TCG at the first move: the served cell stalls 80-160 ms there and \
+#[ignore = "trips under TCG at the first move: the served cell stalls 60-160 ms there and \
             its feedback arrives late (README, Proof in CI); run alone: cargo nextest run \
             -p takt-tests --test deploy_vm --run-ignored only \
             -E 'test(=the_cell_runs_over_vcan_on_the_rt_kernel)'"]
