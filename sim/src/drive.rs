@@ -36,7 +36,7 @@ use takt_drivers::canopen::emcy::FOLLOWING_ERROR;
 use takt_drivers::canopen::sdo::AbortCode;
 
 use crate::cia402::{Command, Controlword, Mode, PowerState, Statusword};
-use crate::node::{CoreEvents, EMCY_HEARTBEAT, EMCY_RECOVERED_FROM_BUS_OFF, NodeCore};
+use crate::node::{CoreEvents, EMCY_COMMUNICATION, EMCY_HEARTBEAT, NodeCore};
 use crate::od::{Access, DataType, Entry, ObjectDictionary, OdError, Slot};
 use crate::physics::{Motor, Servo, ServoParams, Stepper, StepperParams};
 use crate::profile::Profile;
@@ -761,7 +761,7 @@ impl Drive {
             // 0x6007 covers bus-off as well as heartbeat loss: a drive that can no longer
             // hear its set-points stops on its own ramp instead of freezing the last one.
             let code = if events.bus_off {
-                EMCY_RECOVERED_FROM_BUS_OFF
+                EMCY_COMMUNICATION
             } else {
                 EMCY_HEARTBEAT
             };

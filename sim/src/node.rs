@@ -41,6 +41,9 @@ pub const HEARTBEAT_CONSUMERS: u8 = 4;
 
 /// EMCY 0x8130: life guard or heartbeat error (CiA 301 Table "Emergency error codes").
 pub const EMCY_HEARTBEAT: u16 = 0x8130;
+/// EMCY 0x8100: communication, generic (CiA 301) — a drive's fault when its own bus-off
+/// triggers the abort connection option 0x6007.
+pub const EMCY_COMMUNICATION: u16 = 0x8100;
 /// EMCY 0x8140: recovered from bus-off.
 pub const EMCY_RECOVERED_FROM_BUS_OFF: u16 = 0x8140;
 /// EMCY 0x8210: PDO not processed due to length error.
