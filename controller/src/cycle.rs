@@ -27,7 +27,7 @@ use takt_drivers::canopen::pdo::{
     PdoCobId, PdoCommParams, PdoConfig, PdoId, PdoMapping, TransmissionType,
     configure::pdo_config_steps, mapping::MappingEntry,
 };
-use takt_drivers::canopen::sdo::{Multiplexer, SdoClient, SdoDone};
+use takt_drivers::canopen::sdo::{AbortCode, Multiplexer, SdoClient, SdoDone};
 use takt_drivers::canopen::{
     Emergency, HeartbeatConsumer, HeartbeatEvent, HeartbeatProducer, NmtCommand, NmtMessage,
     NmtState, NodeId, SyncProducer, cob,
@@ -264,6 +264,9 @@ struct NodeCtl {
     restarted_at: Option<Timestamp>,
     /// Configuration writes of this device tried again after a timeout, in a row.
     config_retries: u8,
+    /// Boot-ups of this device taken as a fresh start while it was being configured
+    /// before the cell had started (see [`STARTUP_REBOOTS`]).
+    startup_reboots: u8,
 }
 
 /// The plant as the sequencer and the conditions see it: axes, I/O, counters.
@@ -418,6 +421,9 @@ const HEARTBEAT_MARGIN: f64 = 2.5;
 const QUICK_STOP_OPTION: u32 = 2;
 /// Times a configuration write that timed out is tried again once the cell has started.
 const CONFIG_RETRIES: u8 = 5;
+/// Boot-ups a device may send while it is configured before the devices are started,
+/// each restarting its configuration; one more is a reboot loop and trips the cell.
+const STARTUP_REBOOTS: u8 = 3;
 /// How long `[resync] persist` must fail without a break before the cell takes what the
 /// pass had done as gone: longer than a chattering switch stays off, short next to a move.
 pub const PERSIST_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -480,6 +486,7 @@ impl CellController {
                 axis,
                 restarted_at: None,
                 config_retries: 0,
+                startup_reboots: 0,
             };
             n.writes = configuration(program, i, &mut n)?;
             if let Some(slot) = node_index.get_mut(bus) {
@@ -889,6 +896,25 @@ impl CellController {
                     n.phase = NodePhase::Configuring;
                     n.next_write = 0;
                 }
+            }
+            HeartbeatEvent::Rebooted { .. }
+                if !self.startup.is_operational()
+                    && self.nodes[i].startup_reboots < STARTUP_REBOOTS =>
+            {
+                // Before the devices are started nothing has moved, and a second boot-up
+                // only undoes the configuration written so far: a device that powered up
+                // as takt started answers the reset after its own boot-up, which arrived
+                // after the first cycle had drained the bus (seen in the RT-kernel VM when
+                // `takt sim serve` and `takt run` start together). Configure it again from
+                // its first write; the transfer it was answering is gone with its reboot.
+                self.outbox.event(now, EventKind::Booted { node });
+                let n = &mut self.nodes[i];
+                n.startup_reboots += 1;
+                n.sdo.cancel(AbortCode::GeneralError);
+                let _ = n.sdo.take_outcome();
+                n.phase = NodePhase::Configuring;
+                n.next_write = 0;
+                n.config_retries = 0;
             }
             HeartbeatEvent::Rebooted { .. } => {
                 self.outbox.event(now, EventKind::Booted { node });
