@@ -693,41 +693,68 @@ impl Sim {
 
     /// One step for serving the cell on an external bus (SocketCAN) in real time: the bus
     /// model is bypassed, as the kernel's bus does the timing. `received` are the frames
-    /// the interface delivered since the last step (the cell's own frames are not among
-    /// them: a CAN socket does not receive what it sent); the frames the devices send are
+    /// the interface delivered since the last step, stamped with when they arrived on the
+    /// cell's clock (the cell's own frames are not among them: a CAN socket does not
+    /// receive what it sent). Each is delivered at its own time, the physics stepped up to
+    /// it first and the devices' answers taken right after it, as a drive latches a SYNC
+    /// when it arrives rather than when its host next looks; a time before the last step
+    /// counts as its end, a time after `now` as `now`. The frames the devices send are
     /// appended to `sent`, and also delivered to the other simulated devices, as a real bus
-    /// would. The virtual clock jumps to `now`.
-    pub fn step_external(&mut self, now: Timestamp, received: &[Frame], sent: &mut Vec<Frame>) {
-        while let Some(edge) = self.schedule.due(now) {
-            self.apply(edge, now);
-        }
-        let dt = now.saturating_since(self.now).max(Duration::from_micros(1));
-        for d in &mut self.devices {
-            d.poll_boot(now);
-        }
-        for f in received {
+    /// would. The virtual clock ends at `now`.
+    pub fn step_external(
+        &mut self,
+        now: Timestamp,
+        received: &[TimestampedFrame],
+        sent: &mut Vec<Frame>,
+    ) {
+        for r in received {
+            let at = r.timestamp.clamp(self.now, now.max(self.now));
+            self.advance_external(at, sent);
             for d in &mut self.devices {
                 if !d.core().is_off_bus() {
-                    d.on_frame(f, now);
+                    d.on_frame(&r.frame, at);
                 }
             }
+            self.produce_external(at, sent);
         }
-        // A late wake-up must not become one long physics step (the drives' loops would go
-        // unstable): the elapsed time is cut into ticks.
-        let ticks = (dt.as_nanos() / self.cfg.tick.as_nanos().max(1)).clamp(1, 1000) as u32;
-        let part = dt / ticks;
-        for k in 1..=ticks {
-            let t = self.now + part * k;
-            for d in &mut self.devices {
-                d.update(t, part);
-            }
-            if let Some(w) = self.world.as_mut() {
-                w.step(t, part, &mut self.devices, &mut self.rng);
-            }
+        self.advance_external(now, sent);
+    }
+
+    /// Serving: due faults, boot-ups, the physics from the virtual clock up to `to` in
+    /// ticks of at most [`SimConfig::tick`] (a late wake-up must not become one long
+    /// physics step, the drives' loops would go unstable), and what the devices send then.
+    fn advance_external(&mut self, to: Timestamp, sent: &mut Vec<Frame>) {
+        while let Some(edge) = self.schedule.due(to) {
+            self.apply(edge, to);
         }
+        for d in &mut self.devices {
+            d.poll_boot(to);
+        }
+        let dt = to.saturating_since(self.now);
+        if !dt.is_zero() {
+            let ticks = dt.as_nanos().div_ceil(self.cfg.tick.as_nanos().max(1));
+            let ticks = ticks.clamp(1, 1000) as u32;
+            let part = dt / ticks;
+            for k in 0..ticks {
+                let t = self.now + part * k;
+                for d in &mut self.devices {
+                    d.update(t, part);
+                }
+                if let Some(w) = self.world.as_mut() {
+                    w.step(t, part, &mut self.devices, &mut self.rng);
+                }
+            }
+            self.now = to;
+        }
+        self.produce_external(to, sent);
+    }
+
+    /// Serving: the frames the devices queued at `at`, appended to `sent` and delivered to
+    /// the other simulated devices.
+    fn produce_external(&mut self, at: Timestamp, sent: &mut Vec<Frame>) {
         let first = sent.len();
         for d in &mut self.devices {
-            d.produce(now);
+            d.produce(at);
             while let Some(f) = d.pop_frame() {
                 sent.push(f);
             }
@@ -735,11 +762,10 @@ impl Sim {
         for f in &sent[first..] {
             for d in &mut self.devices {
                 if !d.core().is_off_bus() {
-                    d.on_frame(f, now);
+                    d.on_frame(f, at);
                 }
             }
         }
-        self.now = now;
     }
 
     /// The trace recorded so far (empty unless [`SimConfig::trace`]).

@@ -2,18 +2,21 @@
 //! vcan0`), so the controller, can-utils, python-can or python-canopen talk to it through the
 //! kernel.
 //!
-//! The loop wakes on absolute deadlines one tick apart, takes every frame the interface
-//! received, steps the cell with [`Sim::step_external`] at the monotonic time since start,
-//! and sends what the devices queued. The kernel's bus does the timing, so the simulator's
-//! bus model is not used here; faults from a scenario still apply on the same schedule.
-//! A transmit queue that is full keeps the frames for the next tick, in order.
+//! The loop wakes when a frame arrives or at the next of its ticks (absolute deadlines one
+//! tick apart), whichever comes first, takes every frame the interface received, steps the
+//! cell with [`Sim::step_external`] to the monotonic time since start — each frame
+//! delivered at the time the kernel stamped it with, so a SYNC is latched when it came
+//! even if the loop woke late — and sends what the devices queued. The kernel's bus does
+//! the timing, so the simulator's bus model is not used here; faults from a scenario still
+//! apply on the same schedule. A transmit queue that is full keeps the frames for the next
+//! wake-up, in order.
 
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use takt_drivers::can::{BusError, CanBus, Frame, SendError};
+use takt_drivers::can::{BusError, CanBus, Frame, SendError, Timestamp, TimestampedFrame};
 
 use crate::engine::Sim;
 
@@ -23,7 +26,7 @@ pub const BACKLOG: usize = 1024;
 /// What a serving run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServeReport {
-    /// Ticks run.
+    /// Ticks run (wake-ups for a frame between ticks are not counted).
     pub ticks: u64,
     /// Frames received from the interface.
     pub received: u64,
@@ -59,37 +62,45 @@ pub fn serve<B: CanBus>(
     // The virtual clock goes on from where the cell stands, so serving can resume.
     let base = sim.now();
     let start = Instant::now();
+    // Frames are stamped by the kernel on the Unix clock; the cell's clock starts now.
+    let start_unix = Timestamp::now_unix();
+    let recv_error = |bus: &B, source| ServeError::Recv {
+        iface: bus.interface().to_owned(),
+        source,
+    };
     let mut report = ServeReport::default();
-    let mut received: Vec<Frame> = Vec::with_capacity(BACKLOG);
+    let mut received: Vec<TimestampedFrame> = Vec::with_capacity(BACKLOG);
     let mut sent: Vec<Frame> = Vec::with_capacity(BACKLOG);
     let mut backlog: VecDeque<Frame> = VecDeque::with_capacity(BACKLOG);
-    let mut deadline = start;
+    let mut next_tick = start;
     while !stop.load(Ordering::Relaxed) {
-        let elapsed = start.elapsed();
-        if duration.is_some_and(|d| elapsed >= d) {
+        if duration.is_some_and(|d| start.elapsed() >= d) {
             break;
+        }
+        let left = next_tick.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            bus.wait_readable(left)
+                .map_err(|e| recv_error(bus, BusError::Io(e)))?;
         }
         received.clear();
         while received.len() < BACKLOG {
             match bus.try_recv() {
                 Ok(Some(event)) => {
-                    if let Some(f) = event.frame() {
-                        received.push(*f);
+                    if let Some(&frame) = event.frame() {
+                        let at = base + event.timestamp().saturating_since(start_unix);
+                        received.push(TimestampedFrame {
+                            timestamp: at,
+                            frame,
+                        });
                     }
                 }
                 Ok(None) => break,
-                Err(source) => {
-                    return Err(ServeError::Recv {
-                        iface: bus.interface().to_owned(),
-                        source,
-                    });
-                }
+                Err(source) => return Err(recv_error(bus, source)),
             }
         }
         report.received += received.len() as u64;
-        let now = base + elapsed;
         sent.clear();
-        sim.step_external(now, &received, &mut sent);
+        sim.step_external(base + start.elapsed(), &received, &mut sent);
         for f in sent.drain(..) {
             if backlog.len() >= BACKLOG {
                 backlog.pop_front();
@@ -110,15 +121,15 @@ pub fn serve<B: CanBus>(
                 }
             }
         }
-        report.ticks += 1;
-        deadline += tick;
         let now = Instant::now();
-        if now < deadline {
-            std::thread::sleep(deadline - now);
-        } else if now - deadline > tick {
-            report.late_ticks += 1;
-            // Too far behind to catch up: start counting again from now.
-            deadline = now;
+        if now >= next_tick {
+            report.ticks += 1;
+            next_tick += tick;
+            if now > next_tick {
+                report.late_ticks += 1;
+                // Too far behind to catch up: start counting again from now.
+                next_tick = now + tick;
+            }
         }
     }
     Ok(report)

@@ -6,6 +6,8 @@
 //! (ISO 11898-1 fault confinement) as [`BusStateEvent`]s, with the error counters when the
 //! backend knows them.
 
+use core::time::Duration;
+
 use super::{Frame, Timestamp, TimestampedFrame};
 
 /// The fault-confinement state of the controller's CAN interface.
@@ -126,6 +128,15 @@ pub trait CanBus {
     /// The interface name (`can0`, `vcan0`, or the virtual endpoint's name), as candump logs
     /// record it.
     fn interface(&self) -> &str;
+
+    /// Waits until a frame (or bus-state event) can be received or `timeout` has passed,
+    /// for loops outside the cycle that would otherwise spin. Returns false only when
+    /// nothing arrived. A bus that cannot wait for its peers (the virtual bus, whose peers
+    /// run on the same thread) sleeps for `timeout` and says to look.
+    fn wait_readable(&self, timeout: Duration) -> std::io::Result<bool> {
+        std::thread::sleep(timeout);
+        Ok(true)
+    }
 }
 
 impl<B: CanBus + ?Sized> CanBus for &mut B {
@@ -138,6 +149,9 @@ impl<B: CanBus + ?Sized> CanBus for &mut B {
     fn interface(&self) -> &str {
         (**self).interface()
     }
+    fn wait_readable(&self, timeout: Duration) -> std::io::Result<bool> {
+        (**self).wait_readable(timeout)
+    }
 }
 
 impl<B: CanBus + ?Sized> CanBus for Box<B> {
@@ -149,5 +163,8 @@ impl<B: CanBus + ?Sized> CanBus for Box<B> {
     }
     fn interface(&self) -> &str {
         (**self).interface()
+    }
+    fn wait_readable(&self, timeout: Duration) -> std::io::Result<bool> {
+        (**self).wait_readable(timeout)
     }
 }

@@ -78,34 +78,6 @@ impl SocketCanBus {
             pending: None,
         })
     }
-
-    /// Waits until a frame (or error) can be received, or `timeout` passes. Returns whether
-    /// the socket is readable. For tools outside the cycle, which would otherwise spin.
-    pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        if self.pending.is_some() {
-            return Ok(true);
-        }
-        let mut pfd = libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `pfd` is a valid pollfd for the duration of the call, and nfds is 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, millis) };
-        match n {
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-            0 => Ok(false),
-            _ => Ok(true),
-        }
-    }
 }
 
 impl CanBus for SocketCanBus {
@@ -172,6 +144,38 @@ impl CanBus for SocketCanBus {
 
     fn interface(&self) -> &str {
         &self.interface
+    }
+
+    /// `ppoll(2)` on the socket, to the nanosecond (`poll` rounds to milliseconds, which
+    /// made a sub-millisecond wait a spin).
+    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        if self.pending.is_some() {
+            return Ok(true);
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+        };
+        // SAFETY: `pfd` and `ts` are valid for the duration of the call, nfds is 1, and a
+        // null signal mask leaves the thread's mask as it is.
+        let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, core::ptr::null()) };
+        match n {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+            0 => Ok(false),
+            _ => Ok(true),
+        }
     }
 }
 
