@@ -362,6 +362,10 @@ pub struct CellController {
     nodes: Vec<NodeCtl>,
     /// Per bus: node-ID → index into `nodes` + 1 (0: not ours).
     node_index: Vec<[u8; 128]>,
+    /// Per bus: its devices (indices into `nodes`, in device order) and the axes they
+    /// drive (in axis order), so the per-bus passes of a cycle visit only their own bus.
+    bus_nodes: Vec<Vec<usize>>,
+    bus_axes: Vec<Vec<usize>>,
     sync: Vec<SyncProducer>,
     heartbeat: Vec<HeartbeatProducer>,
     sync_period_s: Vec<f64>,
@@ -494,6 +498,21 @@ impl CellController {
             }
             nodes.push(n);
         }
+        let mut bus_nodes = vec![Vec::new(); node_index.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(list) = bus_nodes.get_mut(n.bus) {
+                list.push(i);
+            }
+        }
+        let mut bus_axes = vec![Vec::new(); node_index.len()];
+        for (a, axis) in program.axes.iter().enumerate() {
+            if let Some(list) = nodes
+                .get(axis.device.index())
+                .and_then(|n| bus_axes.get_mut(n.bus))
+            {
+                list.push(a);
+            }
+        }
         let mut sync = Vec::new();
         let mut heartbeat = Vec::new();
         let mut sync_period_s = Vec::new();
@@ -536,6 +555,8 @@ impl CellController {
             cfg,
             nodes,
             node_index,
+            bus_nodes,
+            bus_axes,
             sync,
             heartbeat,
             sync_period_s,
@@ -1705,6 +1726,9 @@ impl CellController {
             .unwrap_or(u64::MAX)
             .max(1);
         let slot = Timestamp::from_nanos(now.as_nanos() - now.as_nanos() % period_ns);
+        if operational {
+            self.take_outputs();
+        }
         for b in 0..self.sync.len() {
             let sync = if operational {
                 self.sync[b].poll(slot)
@@ -1752,17 +1776,15 @@ impl CellController {
     /// should have reached, then the next set-point (for `due`, one SYNC ahead: the drive
     /// interpolates to it over the coming SYNC period).
     fn on_sync(&mut self, b: usize, due: Timestamp, period_s: f64) {
-        for n in &mut self.nodes {
-            if n.bus == b && n.sync_tpdo && n.phase == NodePhase::Configured {
+        for &i in &self.bus_nodes[b] {
+            let n = &mut self.nodes[i];
+            if n.sync_tpdo && n.phase == NodePhase::Configured {
                 n.syncs_without_tpdo += 1;
             }
         }
         let aborting = self.state == CellState::Aborting;
-        for a in 0..self.plant.axes.len() {
+        for &a in &self.bus_axes[b] {
             let axis = &mut self.plant.axes[a];
-            if self.nodes[axis.node].bus != b {
-                continue;
-            }
             if axis.conveyor {
                 belt(axis, period_s);
                 continue;
@@ -1822,18 +1844,30 @@ impl CellController {
         if synchronous_pass {
             self.take_process_image(b);
         }
-        for n in &mut self.nodes {
-            if n.bus != b || n.phase != NodePhase::Configured {
+        for &i in &self.bus_nodes[b] {
+            let n = &mut self.nodes[i];
+            if n.phase != NodePhase::Configured {
                 continue;
             }
             for k in 0..n.rpdos {
-                let layout = n.rpdo[k];
+                let layout = &n.rpdo[k];
                 if layout.synchronous != synchronous_pass {
                     continue;
                 }
-                let mut data = [0u8; 8];
-                let len = pack(&layout, n, &mut data);
                 let (last_at, last) = n.rpdo_sent[k];
+                // Between SYNCs a synchronous RPDO goes out only with a new controlword;
+                // when the controlword fills its first two bytes, that shows without packing
+                // the rest (this pass runs for every drive in every cycle).
+                if layout.synchronous
+                    && !sync
+                    && layout.count > 0
+                    && layout.objects[0] == (0x6040, 0, 16)
+                    && n.controlword.to_le_bytes() == [last[0], last[1]]
+                {
+                    continue;
+                }
+                let mut data = [0u8; 8];
+                let len = pack(layout, n, &mut data);
                 // A new controlword (a quick stop, a disable) goes out in this cycle, past
                 // the SYNC grid and the inhibit time: a stop must not wait.
                 let command_changed = layout.objects[..usize::from(layout.count)]
@@ -1864,9 +1898,9 @@ impl CellController {
         }
     }
 
-    /// This cycle's process image of bus `b`'s devices: each I/O node's outputs from the
-    /// commanded outputs, each drive's controlword and set-points from its axis.
-    fn take_process_image(&mut self, b: usize) {
+    /// This cycle's I/O nodes' outputs from the commanded outputs (once per cycle, before
+    /// the buses' process images).
+    fn take_outputs(&mut self) {
         for n in &mut self.nodes {
             if n.kind == DeviceKind::Io {
                 n.outputs = 0;
@@ -1879,8 +1913,14 @@ impl CellController {
                 n.outputs |= 1 << o.bit;
             }
         }
-        for n in &mut self.nodes {
-            if n.bus != b || n.phase != NodePhase::Configured {
+    }
+
+    /// This cycle's process image of bus `b`'s drives: controlword and set-points from
+    /// each one's axis.
+    fn take_process_image(&mut self, b: usize) {
+        for &i in &self.bus_nodes[b] {
+            let n = &mut self.nodes[i];
+            if n.phase != NodePhase::Configured {
                 continue;
             }
             if let Some(a) = n.axis {
@@ -1992,13 +2032,14 @@ fn frame(id: u16, data: &[u8]) -> Frame {
         .unwrap_or(Frame::standard(id, []))
 }
 
+/// The little-endian value of `bits` (whole bytes, at most 64) at `bit`; bytes past the
+/// end of `data` read as 0.
 fn read_bits(data: &[u8], bit: usize, bits: usize) -> u64 {
-    let mut v = 0u64;
-    for k in 0..bits / 8 {
-        let byte = data.get(bit / 8 + k).copied().unwrap_or(0);
-        v |= u64::from(byte) << (8 * k);
-    }
-    v
+    let mut le = [0u8; 8];
+    let from = data.get(bit / 8..).unwrap_or(&[]);
+    let n = (bits / 8).min(8).min(from.len());
+    le[..n].copy_from_slice(&from[..n]);
+    u64::from_le_bytes(le)
 }
 
 fn unpack(layout: &PdoLayout, data: &[u8], n: &mut NodeCtl) {
@@ -2026,10 +2067,10 @@ fn pack(layout: &PdoLayout, n: &NodeCtl, out: &mut [u8; 8]) -> usize {
             (0x6200, 1) => u64::from(n.outputs),
             _ => 0,
         };
-        for k in 0..usize::from(bits) / 8 {
-            if let Some(b) = out.get_mut(bit / 8 + k) {
-                *b = (v >> (8 * k)) as u8;
-            }
+        // Little-endian, whole bytes; what lies past the 8 bytes of a PDO is cut off.
+        if let Some(to) = out.get_mut(bit / 8..) {
+            let n = (usize::from(bits) / 8).min(8).min(to.len());
+            to[..n].copy_from_slice(&v.to_le_bytes()[..n]);
         }
         bit += usize::from(bits);
     }
