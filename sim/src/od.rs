@@ -140,7 +140,6 @@ pub struct Entry {
     access: Access,
     mappable: bool,
     default: i64,
-    value: i64,
     min: i64,
     max: i64,
     /// 64 minus the type's width in bits (0 for strings, which hold no number).
@@ -167,7 +166,6 @@ impl Entry {
             access,
             mappable: false,
             default,
-            value: default,
             min,
             max,
             wrap_shift: data_type.size().map_or(0, |n| 64 - 8 * n as u32),
@@ -253,10 +251,24 @@ pub enum OdError {
     Missing(Multiplexer),
 }
 
+/// The number an entry holds, kept apart from the entry's description: the values a device
+/// reads and writes every step then lie together in a few cache lines, instead of one
+/// line of a ~100-byte entry each.
+#[derive(Clone, Copy, Debug)]
+struct Value {
+    value: i64,
+    /// The entry's `wrap_shift`.
+    wrap_shift: u32,
+    /// The entry's `signed`.
+    signed: bool,
+}
+
 /// The object dictionary of one device.
 #[derive(Clone, Debug)]
 pub struct ObjectDictionary {
     entries: Vec<Entry>,
+    /// Parallel to `entries`.
+    values: Vec<Value>,
 }
 
 impl ObjectDictionary {
@@ -271,7 +283,15 @@ impl ObjectDictionary {
                 return Err(OdError::Duplicate(w[0].mux));
             }
         }
-        Ok(ObjectDictionary { entries })
+        let values = entries
+            .iter()
+            .map(|e| Value {
+                value: e.default,
+                wrap_shift: e.wrap_shift,
+                signed: e.signed,
+            })
+            .collect();
+        Ok(ObjectDictionary { entries, values })
     }
 
     /// Every entry, sorted by index and sub-index.
@@ -318,13 +338,13 @@ impl ObjectDictionary {
 
     /// The numeric value in `slot`.
     pub fn get(&self, slot: Slot) -> i64 {
-        self.entries[slot.get()].value
+        self.values[slot.get()].value
     }
 
     /// Sets the numeric value in `slot` from the device's side: no access or range checks,
     /// but the value is wrapped to the entry's type as the wire would carry it.
     pub fn set(&mut self, slot: Slot, value: i64) {
-        let e = &mut self.entries[slot.get()];
+        let e = &mut self.values[slot.get()];
         // Shifts instead of a match on the type: this runs several times per device and
         // step. Wrapping to the type's width is truncation plus sign or zero extension.
         let shift = e.wrap_shift;
@@ -361,7 +381,7 @@ impl ObjectDictionary {
             }
             (None, Some(size)) => {
                 let n = size.min(out.len());
-                out[..n].copy_from_slice(&e.value.to_le_bytes()[..n]);
+                out[..n].copy_from_slice(&self.values[slot.get()].value.to_le_bytes()[..n]);
                 n
             }
             (None, None) => 0,
@@ -419,16 +439,16 @@ impl ObjectDictionary {
                 t.buf[..n].copy_from_slice(&data[..n]);
                 t.len = n;
             }
-            None => e.value = value,
+            None => self.values[slot.get()].value = value,
         }
     }
 
     /// Puts every entry whose index lies in `indices` back to its default (CiA 301 reset
     /// node: all; reset communication: 0x1000..=0x1FFF).
     pub fn restore_defaults(&mut self, indices: core::ops::RangeInclusive<u16>) {
-        for e in &mut self.entries {
+        for (e, v) in self.entries.iter_mut().zip(&mut self.values) {
             if indices.contains(&e.mux.index) {
-                e.value = e.default;
+                v.value = e.default;
                 if let Some(t) = &mut e.text {
                     let n = t.default.len();
                     t.buf[..n].copy_from_slice(&t.default);
