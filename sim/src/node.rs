@@ -447,6 +447,13 @@ struct Pdo {
     timed_out: bool,
 }
 
+/// Bit k set: `pdos[k]` is valid.
+fn valid_mask(pdos: &[Pdo; PDOS]) -> u8 {
+    pdos.iter()
+        .enumerate()
+        .fold(0, |m, (k, p)| m | u8::from(p.valid) << k)
+}
+
 impl Pdo {
     const NONE: Pdo = Pdo {
         valid: false,
@@ -555,6 +562,11 @@ pub struct NodeCore {
     consumers: [Consumer; HEARTBEAT_CONSUMERS as usize],
     rpdo: [Pdo; PDOS],
     tpdo: [Pdo; PDOS],
+    /// Bit k: `rpdo[k]` / `tpdo[k]` is valid (set with them in `reload`). Every frame on
+    /// the bus and every step pass over the PDOs of every node; the masks keep them from
+    /// reading the few hundred bytes of each unused one.
+    valid_rpdos: u8,
+    valid_tpdos: u8,
     emcy_last: Option<Timestamp>,
     emcy_pending: VecDeque<Frame>,
     events: CoreEvents,
@@ -589,6 +601,8 @@ impl NodeCore {
             consumers: [Consumer::default(); HEARTBEAT_CONSUMERS as usize],
             rpdo: [Pdo::NONE; PDOS],
             tpdo: [Pdo::NONE; PDOS],
+            valid_rpdos: 0,
+            valid_tpdos: 0,
             emcy_last: None,
             emcy_pending: VecDeque::with_capacity(8),
             events: CoreEvents::default(),
@@ -694,6 +708,8 @@ impl NodeCore {
             self.rpdo[k as usize] = Pdo::load(&self.od, 0x1400 + k, 0x1600 + k);
             self.tpdo[k as usize] = Pdo::load(&self.od, 0x1800 + k, 0x1A00 + k);
         }
+        self.valid_rpdos = valid_mask(&self.rpdo);
+        self.valid_tpdos = valid_mask(&self.tpdo);
         for (c, s) in self.consumers.iter_mut().zip(self.slots.consumers) {
             let v = self.od.get(s) as u32;
             let node = ((v >> 16) & 0x7F) as u8;
@@ -910,10 +926,13 @@ impl NodeCore {
             return;
         }
         for k in 0..PDOS {
+            if self.valid_rpdos >> k & 1 == 0 {
+                continue;
+            }
             // By reference: a PDO with its mapping is a few hundred bytes, and every frame
             // on the bus passes here for every node.
             let r = &self.rpdo[k];
-            if !r.valid || r.cob != id {
+            if r.cob != id {
                 continue;
             }
             let synchronous = r.transmission.is_synchronous();
@@ -975,17 +994,21 @@ impl NodeCore {
             return;
         }
         for k in 0..PDOS {
+            // Only a valid RPDO ever holds a payload (`on_frame`).
+            if self.valid_rpdos >> k & 1 == 0 {
+                continue;
+            }
             if let Some(p) = self.rpdo[k].payload.take() {
                 self.rpdo[k].apply(&mut self.od, &p);
                 self.events.written = true;
             }
         }
         for k in 0..PDOS {
-            // By reference, as in on_frame: every node sees every SYNC.
-            let t = &mut self.tpdo[k];
-            if !t.valid {
+            if self.valid_tpdos >> k & 1 == 0 {
                 continue;
             }
+            // By reference, as in on_frame: every node sees every SYNC.
+            let t = &mut self.tpdo[k];
             let due = match t.transmission {
                 TransmissionType::SynchronousCyclic(n) => {
                     let c = t.sync_count + 1;
@@ -1072,8 +1095,11 @@ impl NodeCore {
             return;
         }
         for k in 0..PDOS {
+            if self.valid_rpdos >> k & 1 == 0 {
+                continue;
+            }
             let r = &self.rpdo[k];
-            if r.valid && !r.event_timer.is_zero() && !r.timed_out {
+            if !r.event_timer.is_zero() && !r.timed_out {
                 if let Some(last) = r.last {
                     if now.saturating_since(last) > r.event_timer {
                         self.rpdo[k].timed_out = true;
@@ -1084,14 +1110,15 @@ impl NodeCore {
             }
         }
         for k in 0..PDOS {
+            if self.valid_tpdos >> k & 1 == 0 {
+                continue;
+            }
             // By reference: a PDO is over a hundred bytes, and this runs every step.
             let t = &self.tpdo[k];
-            if !t.valid
-                || !matches!(
-                    t.transmission,
-                    TransmissionType::EventManufacturer | TransmissionType::EventProfile
-                )
-            {
+            if !matches!(
+                t.transmission,
+                TransmissionType::EventManufacturer | TransmissionType::EventProfile
+            ) {
                 continue;
             }
             let since = t.last.map(|l| now.saturating_since(l));
