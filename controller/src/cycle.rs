@@ -1794,10 +1794,14 @@ impl CellController {
                 axis.following_error_syncs = 0;
                 continue;
             }
+            // A sample from before the last SYNC (its TPDO is late or lost) is compared
+            // with nothing: the set-point it answers is gone. Stale feedback has its own
+            // watchdog.
+            let fresh = self.nodes[axis.node].syncs_without_tpdo <= 1;
             let fe = axis.following_error_counts_now().abs();
-            if fe > axis.following_error_counts {
+            if fresh && fe > axis.following_error_counts {
                 axis.following_error_syncs += 1;
-            } else {
+            } else if fresh {
                 axis.following_error_syncs = 0;
             }
             axis.previous_demand_counts = axis.demand_counts;
@@ -2081,6 +2085,17 @@ fn pack(layout: &PdoLayout, n: &NodeCtl, out: &mut [u8; 8]) -> usize {
 /// controller's heartbeat in 0x1016 with 0x6007 set to fault, quick stop option, modes,
 /// soft limits, following-error window, homing parameters, then each PDO in CiA 301 order
 /// and the unused PDOs switched off.
+/// 0x60C2 for a SYNC period of `us` microseconds: (value, index) with period = value ×
+/// 10^index s, the coarsest unit that states it exactly in a byte; None if none does.
+fn interpolation_period(us: u32) -> Option<(u8, i8)> {
+    [(1000, -3), (100, -4), (10, -5), (1, -6)]
+        .into_iter()
+        .find_map(|(unit, index)| {
+            let value = u8::try_from(us / unit).ok()?;
+            (us % unit == 0 && value > 0).then_some((value, index))
+        })
+}
+
 fn configuration(
     program: &Program,
     i: usize,
@@ -2125,6 +2140,16 @@ fn configuration(
                     4,
                 ));
                 w.push(SdoWrite::new(0x6065, 0, a.following_error_counts as u32, 4));
+                // The interpolation time period: the drive moves to each set-point over one
+                // SYNC period as configured, not as the last two SYNCs happened to arrive.
+                if let Some((value, index)) = program
+                    .buses
+                    .get(d.bus.index())
+                    .and_then(|b| interpolation_period(b.sync_period_us))
+                {
+                    w.push(SdoWrite::new(0x60C2, 1, u32::from(value), 1));
+                    w.push(SdoWrite::new(0x60C2, 2, index as u8 as u32, 1));
+                }
                 if a.homing_method != 0 {
                     w.push(SdoWrite::new(0x6098, 0, a.homing_method as u8 as u32, 1));
                     w.push(SdoWrite::new(
@@ -2234,4 +2259,22 @@ fn configuration(
         }
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interpolation_period;
+
+    #[test]
+    fn the_interpolation_period_is_stated_in_the_coarsest_exact_unit() {
+        assert_eq!(interpolation_period(2_000), Some((2, -3)));
+        assert_eq!(interpolation_period(10_000), Some((10, -3)));
+        assert_eq!(interpolation_period(500), Some((5, -4)));
+        assert_eq!(interpolation_period(250), Some((25, -5)));
+        assert_eq!(interpolation_period(1_250), Some((125, -5)));
+        assert_eq!(interpolation_period(255), Some((255, -6)));
+        // 300 ms fits no unit in a byte; 0 is no period.
+        assert_eq!(interpolation_period(300_000), None);
+        assert_eq!(interpolation_period(0), None);
+    }
 }

@@ -202,6 +202,8 @@ struct Slots {
     position_window_counts: Slot,
     position_window_time: Slot,
     target_position: Slot,
+    interpolation_value: Slot,
+    interpolation_index: Slot,
     home_offset: Slot,
     limit_min: Slot,
     limit_max: Slot,
@@ -242,6 +244,8 @@ impl Slots {
             position_window_counts: od.require(0x6067, 0)?,
             position_window_time: od.require(0x6068, 0)?,
             target_position: od.require(0x607A, 0)?,
+            interpolation_value: od.require(0x60C2, 1)?,
+            interpolation_index: od.require(0x60C2, 2)?,
             home_offset: od.require(0x607C, 0)?,
             limit_min: od.require(0x607D, 1)?,
             limit_max: od.require(0x607D, 2)?,
@@ -444,6 +448,10 @@ pub fn drive_entries(d: &DriveDefaults) -> Vec<Entry> {
             Rw,
             u(d.homing_acceleration_counts_s2),
         ),
+        // 0 s (the default) leaves the interpolation to the measured SYNC interval.
+        Entry::new(0x60C2, 0, "interpolation time period", U8, Access::Const, 2),
+        Entry::new(0x60C2, 1, "interpolation time period value", U8, Rw, 0),
+        Entry::new(0x60C2, 2, "interpolation time index", I8, Rw, -3).range(-128, 63),
         Entry::new(0x60F4, 0, "following error actual value", I32, Ro, 0).mappable(),
         Entry::new(0x60FD, 0, "digital inputs", U32, Ro, 0).mappable(),
         Entry::new(0x60FE, 0, "digital outputs", U8, Access::Const, 2),
@@ -722,6 +730,17 @@ impl Drive {
         };
         self.homing = HomingPhase::Idle;
         self.fe_since = None;
+    }
+
+    /// 0x60C2 as a duration (value × 10^index s), or None when it is 0 or out of range.
+    fn interpolation_period(&self, od: &ObjectDictionary) -> Option<Duration> {
+        let value = u64::try_from(od.get(self.s.interpolation_value)).ok()?;
+        let index = od.get(self.s.interpolation_index);
+        let nanos = match index {
+            -9..=0 => value * 10u64.pow((9 + index) as u32),
+            _ => return None,
+        };
+        (nanos > 0).then(|| Duration::from_nanos(nanos))
     }
 
     fn clamp_to_limits(&mut self, od: &ObjectDictionary, target: f64) -> f64 {
@@ -1032,10 +1051,34 @@ impl Drive {
                 if sync {
                     let raw = core.od().get(self.s.target_position) as f64;
                     let target = self.clamp_to_limits(core.od(), raw);
-                    let period = self
+                    // With the interpolation time period 0x60C2 set, the drive keeps its
+                    // segments on the SYNC grid as drives that lock onto SYNC do: a SYNC
+                    // within half a period of when it was due starts a segment that ends
+                    // one period after the due time, so a SYNC frame late or early on the
+                    // wire shortens or stretches one segment instead of shifting every
+                    // later one (and stepping the velocity at each). Further off, or
+                    // unset, the segment lasts a period (0x60C2) or the interval since the
+                    // last SYNC.
+                    let measured = self
                         .csp
                         .at
                         .map_or(Duration::ZERO, |t| now.saturating_since(t));
+                    let period = match (self.interpolation_period(core.od()), self.csp.at) {
+                        (Some(p), Some(at)) => {
+                            let due = at + self.csp.period;
+                            let off = if now >= due {
+                                now.saturating_since(due)
+                            } else {
+                                due.saturating_since(now)
+                            };
+                            if off <= p / 2 {
+                                (due + p).saturating_since(now)
+                            } else {
+                                p
+                            }
+                        }
+                        _ => measured,
+                    };
                     let from = self.profile.position_counts;
                     let v_from = self.profile.velocity_counts_s;
                     let line = if period.is_zero() {
@@ -1068,8 +1111,14 @@ impl Drive {
                         let since_sync = now.saturating_since(at).as_secs_f64();
                         if since_sync < period {
                             hermite(&self.csp, ((since_sync + dt_s) / period).min(1.0), period)
+                        } else if since_sync < 2.0 * period {
+                            // The next SYNC is late: carry on at the set-points' velocity
+                            // for up to one more period rather than stop dead (a stepper
+                            // would stall), as drives extrapolate a missing set-point.
+                            let over = (since_sync + dt_s - period).min(period);
+                            (self.csp.to + self.csp.v_to * over, self.csp.v_to)
                         } else {
-                            (self.csp.to, 0.0)
+                            (self.csp.to + self.csp.v_to * period, 0.0)
                         }
                     }
                     _ => (self.csp.to, 0.0),

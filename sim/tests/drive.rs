@@ -465,3 +465,83 @@ fn the_z_brake_lets_go_before_operation_enabled_and_grips_without_torque() {
     // dry friction alone for some 45 cm.
     assert!((15.0..30.0).contains(&ran_on), "ran on {ran_on} mm");
 }
+
+/// A CSP move of `travel` counts at `v` counts/s and `a` counts/s² on `name` at a SYNC of
+/// `sync_ms`, each set-point computed for its place on the SYNC grid but the SYNC frame
+/// (with the set-point before it) arriving `jitter_ms[k % len]` off that place, as from a
+/// host whose cycle wakes up late or early; with `interpolation`, 0x60C2 says the period.
+/// Returns the largest |demand − actual| seen and the final error, in counts.
+fn jittered_csp_move(
+    name: &str,
+    (travel, v, a): (f64, f64, f64),
+    sync_ms: u64,
+    jitter_ms: &[i64],
+    interpolation: bool,
+) -> (i64, i64) {
+    let mut rig = Rig::demo(name);
+    let node = rig.node().get() as u16;
+    rig.run_ms(60);
+    rig.write(0x1400, 1, &(0xC000_0200u32 + u32::from(node)).to_le_bytes())
+        .unwrap();
+    rig.write(0x1400, 2, &[1]).unwrap();
+    rig.write(0x1400, 1, &(0x4000_0200u32 + u32::from(node)).to_le_bytes())
+        .unwrap();
+    if interpolation {
+        rig.write(0x60C2, 1, &[sync_ms as u8]).unwrap();
+        rig.write(0x60C2, 2, &[(-3i8) as u8]).unwrap();
+    }
+    rig.nmt(NmtCommand::Start);
+    rig.enable(8);
+    let start = rig.dev.core().od().value(0x6064, 0).unwrap() as f64;
+    let mut profile = takt_sim::profile::Profile::at(start);
+    let mut worst = 0i64;
+    // A SYNC that holds the axis where it stands first, as the controller starts CSP.
+    let mut d = [0u8; 6];
+    d[..2].copy_from_slice(&0x0Fu16.to_le_bytes());
+    d[2..].copy_from_slice(&(start as i32).to_le_bytes());
+    rig.send(Frame::standard(0x200 + node, d));
+    rig.send(Frame::standard(0x080, []));
+    let mut at_ms = 0i64;
+    let mut standing = 0;
+    for k in 1..3000i64 {
+        profile.to_position(start + travel, v, a, a, sync_ms as f64 / 1000.0);
+        let due = k * sync_ms as i64 + jitter_ms[k as usize % jitter_ms.len()];
+        rig.run_ms((due - at_ms).max(0) as u64);
+        at_ms = at_ms.max(due);
+        let mut d = [0u8; 6];
+        d[..2].copy_from_slice(&0x0Fu16.to_le_bytes());
+        d[2..].copy_from_slice(&(profile.position_counts.round() as i32).to_le_bytes());
+        rig.send(Frame::standard(0x200 + node, d));
+        rig.send(Frame::standard(0x080, []));
+        let od = rig.dev.core().od();
+        let fe = od.value(0x6062, 0).unwrap() - od.value(0x6064, 0).unwrap();
+        worst = worst.max(fe.abs());
+        if profile.is_still() && profile.position_counts == start + travel {
+            // The set-point stays, SYNC goes on: 30 periods to settle.
+            standing += 1;
+            if standing == 30 {
+                break;
+            }
+        }
+    }
+    let od = rig.dev.core().od();
+    let end = od.value(0x6064, 0).unwrap() - (start + travel) as i64;
+    (worst, end)
+}
+
+#[test]
+fn a_drive_told_its_interpolation_period_rides_out_sync_jitter() {
+    // Z (the stepper) down 130 mm at 300 mm/s and 5 m/s², SYNC every 10 ms, each SYNC up
+    // to 3 ms late or early on the wire (as a loaded emulated host delivers them).
+    let z = (-130.0 * 640.0, 300.0 * 640.0, 5000.0 * 640.0);
+    let jitter = [0, 2, -2, 3, -1, 1, -3];
+    let (worst, end) = jittered_csp_move("z", z, 10, &[0], true);
+    assert!(worst < 640 && end.abs() < 32, "on time: {worst} {end}");
+    let (worst, end) = jittered_csp_move("z", z, 10, &jitter, true);
+    assert!(worst < 640, "Z keeps its steps: {worst}");
+    assert!(end.abs() < 32, "settles on its step grid: {end}");
+    // Interpolating over the interval since the last SYNC instead turns each late or
+    // early frame into a velocity step, and the stepper stalls.
+    let (worst, end) = jittered_csp_move("z", z, 10, &jitter, false);
+    assert!(worst >= 640 || end.abs() >= 32, "{worst} {end}");
+}
