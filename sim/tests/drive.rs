@@ -531,9 +531,9 @@ fn jittered_csp_move(
 
 #[test]
 fn a_drive_told_its_interpolation_period_rides_out_sync_jitter() {
-    // Z (the stepper) down 130 mm at 300 mm/s and 5 m/s², SYNC every 10 ms, each SYNC up
+    // Z (the stepper) down 130 mm at 150 mm/s and 5 m/s², SYNC every 10 ms, each SYNC up
     // to 3 ms late or early on the wire (as a loaded emulated host delivers them).
-    let z = (-130.0 * 640.0, 300.0 * 640.0, 5000.0 * 640.0);
+    let z = (-130.0 * 640.0, 150.0 * 640.0, 5000.0 * 640.0);
     let jitter = [0, 2, -2, 3, -1, 1, -3];
     let (worst, end) = jittered_csp_move("z", z, 10, &[0], true);
     assert!(worst < 640 && end.abs() < 32, "on time: {worst} {end}");
