@@ -202,7 +202,7 @@ impl AxisCtl {
         if self.conveyor {
             self.actual_counts
         } else {
-            self.demand_counts.round() as i64
+            round_i64(self.demand_counts)
         }
     }
 
@@ -341,13 +341,83 @@ impl AxisCtl {
     /// The following error of the last feedback against the set-point that was due when
     /// the drive sampled it (the one sent a SYNC earlier), counts.
     pub fn following_error_counts_now(&self) -> i64 {
-        self.actual_counts - self.previous_demand_counts.round() as i64
+        self.actual_counts - round_i64(self.previous_demand_counts)
     }
+}
+
+/// `x.round() as i64` (half away from zero, saturating, NaN to 0), without the libm call
+/// that `f64::round` is on baseline x86-64: the cycle rounds every axis's set-point and
+/// following error every cycle.
+pub fn round_i64(x: f64) -> i64 {
+    // From 2^52 on every f64 is a whole number already; NaN and the infinities convert as
+    // `as` converts them.
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
+        return x as i64;
+    }
+    // Truncation towards zero, exact below 2^52; so is the fraction left over.
+    let whole = x as i64;
+    let fraction = x - whole as f64;
+    if fraction >= 0.5 {
+        whole + 1
+    } else if fraction <= -0.5 {
+        whole - 1
+    } else {
+        whole
+    }
+}
+
+/// `x.round() as i32`, as [`round_i64`] (saturating at the `i32` limits as `as` does).
+pub fn round_i32(x: f64) -> i32 {
+    round_i64(x).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_is_f64_round_exactly() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            -0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5,
+            -4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            2_147_483_647.5,
+            -2_147_483_648.5,
+            3e9,
+            -3e9,
+            1e19,
+            -1e19,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        // A spread of set-points in counts, with halves and near-halves among them.
+        let mut x: f64 = 1e-3;
+        while x < 1e17 {
+            for v in [x, x + 0.5, x - 0.5, f64::from_bits(x.to_bits() + 1)] {
+                xs.extend([v, -v]);
+            }
+            x *= 1.37;
+        }
+        for x in xs {
+            assert_eq!(round_i64(x), x.round() as i64, "{x:e}");
+            assert_eq!(round_i32(x), x.round() as i32, "{x:e}");
+        }
+    }
 
     #[test]
     fn a_position_jump_is_more_than_the_axis_can_travel_between_two_samples() {

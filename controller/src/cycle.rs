@@ -39,7 +39,9 @@ use takt_sequences::program::{
     AxisId, AxisState as CondAxisState, CellView, DeviceKind, InputId, OutputId,
 };
 
-use crate::axis::{AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState};
+use crate::axis::{
+    AxisCtl, AxisState, BeltCommand, HomingPhase, PowerRequest, PowerState, round_i32, round_i64,
+};
 use crate::commands::{Command, CommandQueue};
 use crate::motion::plan_move;
 use crate::resync::{self, ResyncEvent, ResyncPhase};
@@ -311,7 +313,7 @@ impl CellView for Plant {
     fn position_counts(&self, axis: AxisId) -> i64 {
         self.axes.get(axis.index()).map_or(0, |a| {
             if !a.conveyor && a.is_ready() {
-                a.demand_counts.round() as i64
+                round_i64(a.demand_counts)
             } else {
                 a.actual_counts
             }
@@ -1930,13 +1932,13 @@ impl CellController {
             if let Some(a) = n.axis {
                 let axis = &mut self.plant.axes[a];
                 n.controlword = axis.controlword();
-                n.target_position_counts = axis.demand_counts.round() as i32;
+                n.target_position_counts = round_i32(axis.demand_counts);
                 n.target_velocity_counts_s = match axis.belt {
                     BeltCommand::Stop => 0,
                     BeltCommand::Run { velocity_counts_s }
                     | BeltCommand::Index {
                         velocity_counts_s, ..
-                    } => velocity_counts_s.round() as i32,
+                    } => round_i32(velocity_counts_s),
                 };
             }
         }
