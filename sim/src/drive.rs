@@ -502,6 +502,11 @@ struct Csp {
 /// segment; one half still follows an S-curve closely and damps any error by half per SYNC.
 const CSP_VELOCITY_EXTRAPOLATION: f64 = 0.5;
 
+/// How long a CSP drive carries on at the set-points' velocity past the end of its last
+/// segment when the next SYNC is late, in periods: a controller that skipped a slot is
+/// bridged; one that stopped sending leaves the drive standing soon after.
+const CSP_BRIDGE_PERIODS: f64 = 2.0;
+
 /// Position (counts) and velocity (counts/s) on the cubic Hermite curve of a CSP segment
 /// at fraction `s` of its `period_s`.
 fn hermite(c: &Csp, s: f64, period_s: f64) -> (f64, f64) {
@@ -1053,12 +1058,13 @@ impl Drive {
                     let target = self.clamp_to_limits(core.od(), raw);
                     // With the interpolation time period 0x60C2 set, the drive keeps its
                     // segments on the SYNC grid as drives that lock onto SYNC do: a SYNC
-                    // within half a period of when it was due starts a segment that ends
-                    // one period after the due time, so a SYNC frame late or early on the
-                    // wire shortens or stretches one segment instead of shifting every
-                    // later one (and stepping the velocity at each). Further off, or
-                    // unset, the segment lasts a period (0x60C2) or the interval since the
-                    // last SYNC.
+                    // that comes late belongs to the grid slot it is late in (a controller
+                    // a whole period late has skipped a slot), and its segment ends one
+                    // period after that slot, so a frame late or early on the wire shortens
+                    // or stretches one segment instead of shifting every later one (and
+                    // stepping the velocity at each). One more than half a period early
+                    // starts the grid again; unset, the segment lasts the interval since
+                    // the last SYNC.
                     let measured = self
                         .csp
                         .at
@@ -1066,12 +1072,11 @@ impl Drive {
                     let period = match (self.interpolation_period(core.od()), self.csp.at) {
                         (Some(p), Some(at)) => {
                             let due = at + self.csp.period;
-                            let off = if now >= due {
-                                now.saturating_since(due)
-                            } else {
-                                due.saturating_since(now)
-                            };
-                            if off <= p / 2 {
+                            if now >= due {
+                                let slots = now.saturating_since(due).as_nanos() / p.as_nanos();
+                                let slot = due + p * (slots as u32);
+                                (slot + p).saturating_since(now)
+                            } else if due.saturating_since(now) <= p / 2 {
                                 (due + p).saturating_since(now)
                             } else {
                                 p
@@ -1111,14 +1116,18 @@ impl Drive {
                         let since_sync = now.saturating_since(at).as_secs_f64();
                         if since_sync < period {
                             hermite(&self.csp, ((since_sync + dt_s) / period).min(1.0), period)
-                        } else if since_sync < 2.0 * period {
+                        } else if since_sync < (1.0 + CSP_BRIDGE_PERIODS) * period {
                             // The next SYNC is late: carry on at the set-points' velocity
-                            // for up to one more period rather than stop dead (a stepper
-                            // would stall), as drives extrapolate a missing set-point.
-                            let over = (since_sync + dt_s - period).min(period);
+                            // rather than stop dead (a stepper would stall), as drives
+                            // bridge a missing set-point.
+                            let over =
+                                (since_sync + dt_s - period).min(CSP_BRIDGE_PERIODS * period);
                             (self.csp.to + self.csp.v_to * over, self.csp.v_to)
                         } else {
-                            (self.csp.to + self.csp.v_to * period, 0.0)
+                            (
+                                self.csp.to + self.csp.v_to * CSP_BRIDGE_PERIODS * period,
+                                0.0,
+                            )
                         }
                     }
                     _ => (self.csp.to, 0.0),
