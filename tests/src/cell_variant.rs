@@ -63,29 +63,19 @@ impl CellVariant {
     }
 
     /// The largest velocity of `axis` (`x`, `y` or `z`), mm/s.
-    pub fn max_velocity_mm_s(self, axis: &str, mm_s: u32) -> CellVariant {
-        self.axis_setting(axis, "max_velocity", &format!("\"{mm_s} mm/s\""))
-    }
-
-    /// The following-error window of `axis` (`x`, `y` or `z`), mm.
-    pub fn following_error_mm(self, axis: &str, mm: u32) -> CellVariant {
-        self.axis_setting(axis, "following_error", &format!("\"{mm} mm\""))
-    }
-
-    /// Sets `key` of `[axes.<axis>]` to `value` (TOML), in place.
-    fn axis_setting(mut self, axis: &str, key: &str, value: &str) -> CellVariant {
+    pub fn max_velocity_mm_s(mut self, axis: &str, mm_s: u32) -> CellVariant {
         let header = format!("[axes.{axis}]\n");
         let start = self
             .text
             .find(&header)
             .unwrap_or_else(|| panic!("no {header:?} in config/cell.toml"));
-        let Some(offset) = self.text[start..].find(&format!("\n{key} = ")) else {
-            panic!("{header:?} has no {key} in config/cell.toml");
+        let Some(offset) = self.text[start..].find("max_velocity = ") else {
+            panic!("{header:?} has no max_velocity in config/cell.toml");
         };
-        let line_at = start + offset + 1;
+        let line_at = start + offset;
         let line_end = line_at + self.text[line_at..].find('\n').unwrap_or(0);
         let old = self.text[line_at..line_end].to_owned();
-        let new = format!("{key} = {value}");
+        let new = format!("max_velocity = \"{mm_s} mm/s\"");
         self.text.replace_range(line_at..line_end, &new);
         self.changes.push(format!("axis {axis}: {old} -> {new}"));
         self
