@@ -259,6 +259,8 @@ struct NodeCtl {
     target_velocity_counts_s: i32,
     last_tpdo: Option<Timestamp>,
     syncs_without_tpdo: u32,
+    /// When the SYNC its last synchronous sample answered went out.
+    sample_sync_at: Option<Timestamp>,
     sync_tpdo: bool,
     axis: Option<usize>,
     /// When the controller last sent this configured node NMT start because its heartbeat
@@ -371,6 +373,8 @@ pub struct CellController {
     sync: Vec<SyncProducer>,
     heartbeat: Vec<HeartbeatProducer>,
     sync_period_s: Vec<f64>,
+    /// Per bus: when its last SYNC went out.
+    sync_sent_at: Vec<Option<Timestamp>>,
     /// The plant image the sequencer works on.
     pub plant: Plant,
     sequencer: Sequencer,
@@ -488,6 +492,7 @@ impl CellController {
                 target_velocity_counts_s: 0,
                 last_tpdo: None,
                 syncs_without_tpdo: 0,
+                sample_sync_at: None,
                 sync_tpdo: false,
                 axis,
                 restarted_at: None,
@@ -561,6 +566,7 @@ impl CellController {
             bus_axes,
             sync,
             heartbeat,
+            sync_sent_at: vec![None; sync_period_s.len()],
             sync_period_s,
             plant: Plant {
                 axes,
@@ -882,16 +888,25 @@ impl CellController {
                 }
                 let n = &mut self.nodes[i];
                 let sync_s = self.sync_period_s.get(bus).copied().unwrap_or(0.002);
-                // Synchronous feedback is sampled at SYNCs, so two samples lie a whole
-                // number of SYNC periods apart: one at least (two frames that arrive
-                // together are consecutive samples), and as many as the SYNCs sent since
-                // the last one arrived (those between were lost). Dividing by the arrival
-                // interval instead made two frames arriving together look like a jump.
-                let interval_s = match n.last_tpdo {
-                    None => 0.0,
-                    Some(_) if n.sync_tpdo => f64::from(n.syncs_without_tpdo.max(1)) * sync_s,
-                    Some(t) => now.saturating_since(t).as_secs_f64(),
+                // Synchronous feedback is sampled at SYNCs, so two samples lie as far
+                // apart as the SYNCs they answer went out: a whole number of SYNC periods
+                // (two frames that arrive together are consecutive samples; SYNCs between
+                // were lost) when the cycle keeps time, more or less when a late cycle sent
+                // one late. Dividing by the arrival interval instead made two frames
+                // arriving together look like a jump, and counting periods made a SYNC
+                // sent late look like one.
+                let answered = self.sync_sent_at.get(bus).copied().flatten();
+                let interval_s = match (n.last_tpdo, n.sample_sync_at, answered) {
+                    (None, ..) => 0.0,
+                    (Some(_), Some(before), Some(at)) if n.sync_tpdo && at > before => {
+                        at.saturating_since(before).as_secs_f64()
+                    }
+                    (Some(_), ..) if n.sync_tpdo => f64::from(n.syncs_without_tpdo.max(1)) * sync_s,
+                    (Some(t), ..) => now.saturating_since(t).as_secs_f64(),
                 };
+                if n.sync_tpdo {
+                    n.sample_sync_at = answered;
+                }
                 n.last_tpdo = Some(now);
                 n.syncs_without_tpdo = 0;
                 if let Some(a) = n.axis {
@@ -1748,6 +1763,7 @@ impl CellController {
             }
             if let Some(f) = sync {
                 self.counters.frames_out += 1;
+                self.sync_sent_at[b] = Some(now);
                 if !io.send(b, &f) {
                     self.counters.tx_refused += 1;
                 }
