@@ -1062,20 +1062,29 @@ impl Drive {
                     // a whole period late has skipped a slot), and its segment ends one
                     // period after that slot, so a frame late or early on the wire shortens
                     // or stretches one segment instead of shifting every later one (and
-                    // stepping the velocity at each). One more than half a period early
-                    // starts the grid again; unset, the segment lasts the interval since
-                    // the last SYNC.
+                    // stepping the velocity at each); a segment lasts at least half a
+                    // period. One more than half a period early starts the grid again;
+                    // unset, the segment lasts the interval since the last SYNC.
                     let measured = self
                         .csp
                         .at
                         .map_or(Duration::ZERO, |t| now.saturating_since(t));
                     let period = match (self.interpolation_period(core.od()), self.csp.at) {
                         (Some(p), Some(at)) => {
-                            let due = at + self.csp.period;
+                            // The first segment (a jump to the set-point) has no length:
+                            // the next SYNC is due a period after it.
+                            let last = if self.csp.period.is_zero() {
+                                p
+                            } else {
+                                self.csp.period
+                            };
+                            let due = at + last;
                             if now >= due {
                                 let slots = now.saturating_since(due).as_nanos() / p.as_nanos();
                                 let slot = due + p * (slots as u32);
-                                (slot + p).saturating_since(now)
+                                // A SYNC nearly a period late would leave its segment a
+                                // sliver of time, and a small error a velocity spike.
+                                (slot + p).saturating_since(now).max(p / 2)
                             } else if due.saturating_since(now) <= p / 2 {
                                 (due + p).saturating_since(now)
                             } else {
