@@ -285,13 +285,16 @@ fn a_hundred_clients_and_one_that_never_reads_leave_the_cycle_alone() {
         after.timing.dropped_events, 0,
         "the cycle never lost an event"
     );
-    // The cycle never waits on the hub or a client; what could still reach it is CPU
-    // contention, which SCHED_FIFO keeps off it. On a shared machine other load causes
-    // the odd overrun, so allow one in a thousand cycles, far below any client effect.
+    // The cycle never waits on the hub or a client (one that did would stall behind the
+    // client that never reads, and the cycle count above would stand still); what could
+    // still reach it is CPU contention, which SCHED_FIFO keeps off it. On a shared 2-core
+    // machine running the rest of the suite, starting a hundred client threads causes the
+    // odd overrun (one in 630 cycles was seen), so allow five plus one in two hundred —
+    // a cycle that waited on each 20 Hz status publication would overrun in one in fifty.
     let cycles = after.cycles - before.cycles;
     let overruns = after.timing.overruns - before.timing.overruns;
     assert!(
-        overruns * 1000 <= cycles,
+        overruns * 200 <= cycles + 1000,
         "{overruns} overruns in {cycles} cycles while the clients came and went"
     );
     assert!(after.timing.latency.samples > 0);
