@@ -48,16 +48,21 @@ fn boot_ups() -> Vec<Frame> {
         .collect()
 }
 
-#[test]
-fn boot_ups_waiting_before_the_reset_do_not_make_its_answers_reboots() {
-    let mut cell = CellController::new(
+/// The demo cell's controller before its first cycle, and its bus.
+fn demo_controller() -> (CellController, Wire) {
+    let cell = CellController::new(
         &support::program(),
         CycleConfig::default(),
         Outbox::none(),
         None,
     )
     .unwrap();
-    let mut wire = Wire::default();
+    (cell, Wire::default())
+}
+
+#[test]
+fn boot_ups_waiting_before_the_reset_do_not_make_its_answers_reboots() {
+    let (mut cell, mut wire) = demo_controller();
     // The devices powered up as takt started: their boot-ups are already waiting.
     wire.to_controller.extend(boot_ups());
     cell.step(Timestamp::from_millis(1), &mut wire);
@@ -82,6 +87,14 @@ fn boot_ups_waiting_before_the_reset_do_not_make_its_answers_reboots() {
     );
 }
 
+/// The first cycle sends the reset; the devices' own boot-ups arrive after it, and the
+/// second cycle starts configuring.
+fn boot_ups_after_the_reset(cell: &mut CellController, wire: &mut Wire) {
+    cell.step(Timestamp::from_millis(1), wire);
+    wire.to_controller.extend(boot_ups());
+    cell.step(Timestamp::from_millis(2), wire);
+}
+
 /// SDO requests the controller sent to node 1 (COB-ID 0x601).
 fn requests_to_node_1(wire: &Wire) -> Vec<String> {
     wire.from_controller
@@ -93,18 +106,8 @@ fn requests_to_node_1(wire: &Wire) -> Vec<String> {
 
 #[test]
 fn a_boot_up_after_the_reset_followed_by_its_answer_restarts_configuration() {
-    let mut cell = CellController::new(
-        &support::program(),
-        CycleConfig::default(),
-        Outbox::none(),
-        None,
-    )
-    .unwrap();
-    let mut wire = Wire::default();
-    cell.step(Timestamp::from_millis(1), &mut wire);
-    // The devices' own boot-ups arrive after the reset went out; configuration starts.
-    wire.to_controller.extend(boot_ups());
-    cell.step(Timestamp::from_millis(2), &mut wire);
+    let (mut cell, mut wire) = demo_controller();
+    boot_ups_after_the_reset(&mut cell, &mut wire);
     let first = requests_to_node_1(&wire);
     assert_eq!(first.len(), 1, "{first:?}");
     // Then the answers to the reset: the devices lost what was written, so it begins again
@@ -125,17 +128,8 @@ fn a_boot_up_after_the_reset_followed_by_its_answer_restarts_configuration() {
 
 #[test]
 fn a_device_that_keeps_rebooting_during_configuration_trips_the_cell() {
-    let mut cell = CellController::new(
-        &support::program(),
-        CycleConfig::default(),
-        Outbox::none(),
-        None,
-    )
-    .unwrap();
-    let mut wire = Wire::default();
-    cell.step(Timestamp::from_millis(1), &mut wire);
-    wire.to_controller.extend(boot_ups());
-    cell.step(Timestamp::from_millis(2), &mut wire);
+    let (mut cell, mut wire) = demo_controller();
+    boot_ups_after_the_reset(&mut cell, &mut wire);
     // Three more boot-ups are taken as fresh starts; the fifth is a reboot loop.
     for ms in 3..6 {
         wire.to_controller.push_back(Frame::standard(0x701, [0]));

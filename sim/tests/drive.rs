@@ -312,10 +312,9 @@ fn a_stepper_driven_too_hard_loses_steps_and_the_encoder_shows_it() {
     );
 }
 
-/// Runs a CSP move of `travel` counts at `v` counts/s and `a` counts/s² on `name`, a
-/// set-point every 2 ms SYNC as the controller sends them; returns the largest
-/// |demand − actual| seen and the final error, in counts.
-fn csp_move(name: &str, travel: f64, v: f64, a: f64) -> (i64, i64) {
+/// `name` booted with RPDO1 (controlword + target) synchronous, `configure`d over SDO,
+/// started and enabled: the rig, its node-ID and where the axis stands, counts.
+fn csp_rig(name: &str, configure: impl FnOnce(&mut Rig)) -> (Rig, u16, f64) {
     let mut rig = Rig::demo(name);
     let node = rig.node().get() as u16;
     rig.run_ms(60);
@@ -324,9 +323,18 @@ fn csp_move(name: &str, travel: f64, v: f64, a: f64) -> (i64, i64) {
     rig.write(0x1400, 2, &[1]).unwrap();
     rig.write(0x1400, 1, &(0x4000_0200u32 + u32::from(node)).to_le_bytes())
         .unwrap();
+    configure(&mut rig);
     rig.nmt(NmtCommand::Start);
     rig.enable(8);
     let start = rig.dev.core().od().value(0x6064, 0).unwrap() as f64;
+    (rig, node, start)
+}
+
+/// Runs a CSP move of `travel` counts at `v` counts/s and `a` counts/s² on `name`, a
+/// set-point every 2 ms SYNC as the controller sends them; returns the largest
+/// |demand − actual| seen and the final error, in counts.
+fn csp_move(name: &str, travel: f64, v: f64, a: f64) -> (i64, i64) {
+    let (mut rig, node, start) = csp_rig(name, |_| {});
     let mut profile = takt_sim::profile::Profile::at(start);
     let mut worst = 0i64;
     let dt = 0.002;
@@ -478,21 +486,12 @@ fn jittered_csp_move(
     jitter_ms: &[i64],
     interpolation: bool,
 ) -> (i64, i64) {
-    let mut rig = Rig::demo(name);
-    let node = rig.node().get() as u16;
-    rig.run_ms(60);
-    rig.write(0x1400, 1, &(0xC000_0200u32 + u32::from(node)).to_le_bytes())
-        .unwrap();
-    rig.write(0x1400, 2, &[1]).unwrap();
-    rig.write(0x1400, 1, &(0x4000_0200u32 + u32::from(node)).to_le_bytes())
-        .unwrap();
-    if interpolation {
-        rig.write(0x60C2, 1, &[sync_ms as u8]).unwrap();
-        rig.write(0x60C2, 2, &[(-3i8) as u8]).unwrap();
-    }
-    rig.nmt(NmtCommand::Start);
-    rig.enable(8);
-    let start = rig.dev.core().od().value(0x6064, 0).unwrap() as f64;
+    let (mut rig, node, start) = csp_rig(name, |rig| {
+        if interpolation {
+            rig.write(0x60C2, 1, &[sync_ms as u8]).unwrap();
+            rig.write(0x60C2, 2, &[(-3i8) as u8]).unwrap();
+        }
+    });
     let mut profile = takt_sim::profile::Profile::at(start);
     let mut worst = 0i64;
     // A SYNC that holds the axis where it stands first, as the controller starts CSP.
