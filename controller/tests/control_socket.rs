@@ -72,14 +72,19 @@ impl Controller {
     fn wait_for(&self, limit: usize, pred: impl Fn(&StatusMsg) -> bool) -> StatusMsg {
         let mut c = self.client();
         assert!(c.subscribe(Some(10.0), false).unwrap().ok);
+        let mut last = None;
         for _ in 0..limit {
-            if let Some(ServerMsg::Status(s)) = c.recv_timeout(Duration::from_secs(2)).unwrap()
-                && pred(&s)
-            {
-                return *s;
+            if let Some(ServerMsg::Status(s)) = c.recv_timeout(Duration::from_secs(2)).unwrap() {
+                if pred(&s) {
+                    return *s;
+                }
+                last = Some(s);
             }
         }
-        panic!("the cell never reached the state asked for");
+        let last = last.map(|s| (s.cell, s.startup, s.trip, s.timing.overruns));
+        panic!(
+            "the cell never reached the state asked for; last (cell, start-up, trip, overruns): {last:?}"
+        );
     }
 }
 
