@@ -112,6 +112,12 @@ fn journal_has_estop(path: &Path) -> Result<Record, String> {
         .ok_or(text)
 }
 
+fn journal_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 #[test]
 fn estop_key_in_a_real_terminal_latches_the_controller_is_journaled_and_reset_and_start_run_it_again()
  {
@@ -200,7 +206,17 @@ fn estop_key_in_a_real_terminal_latches_the_controller_is_journaled_and_reset_an
         status = client.status().unwrap();
         status.cell == "execute"
     });
-    assert!(ok, "after start: cell {}", status.cell);
+    assert!(
+        ok,
+        "after start: cell {} trip {:?} startup {} overruns {} wake-up latency {:?}\n\
+         the journal's last lines:\n{}",
+        status.cell,
+        status.trip,
+        status.startup,
+        status.timing.overruns,
+        status.timing.latency,
+        journal_tail(&journal, 30)
+    );
     let (running, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("EXECUTE"));
     assert!(
         running,
