@@ -912,9 +912,14 @@ impl CellController {
                 if let Some(a) = n.axis {
                     let (sw, pos) = (n.statusword, n.position_counts);
                     let axis = &mut self.plant.axes[a];
-                    // Homing sets the position on purpose: not a jump.
-                    let jump =
-                        axis.homing == HomingPhase::Homed && axis.is_position_jump(pos, interval_s);
+                    // Homing sets the position on purpose: not a jump. A SYNC leaves
+                    // when its cycle's work is done, somewhere within the cycle after the
+                    // wake-up it is timed by, so the interval between two is known to
+                    // within a cycle period (under the RT-kernel VM's emulation a cycle's
+                    // work took 0.5-8 ms, and Z at 480 mm/s looked like a jump).
+                    let slack_s = self.cfg.period.as_secs_f64();
+                    let jump = axis.homing == HomingPhase::Homed
+                        && axis.is_position_jump(pos, interval_s + slack_s);
                     axis.on_feedback(sw, pos, interval_s);
                     if jump && self.startup == StartupPhase::Ready {
                         self.raise(TripCause::PositionJump { axis: a as u16 }, now);

@@ -134,3 +134,14 @@ fn the_served_cell_places_parts_with_wake_ups_up_to_a_millisecond_late() {
     let parts = served(30, 1000).unwrap();
     assert!(parts >= 5, "{parts} parts in 30 s");
 }
+
+#[test]
+fn the_served_cell_places_parts_with_wake_ups_up_to_three_milliseconds_late() {
+    // A third of the period: the drives lock their grid onto the SYNCs (a late one moves it
+    // by a 32nd of its offset) and run through the set-points alone, bridging a late one
+    // along the set-points' velocity and acceleration. The drive model before shifted its
+    // grid for good on a SYNC more than half a period late and started each segment from
+    // wherever the demand stood, and Z's stepper stalled here after 11 s.
+    let parts = served(60, 3000).unwrap();
+    assert!(parts >= 12, "{parts} parts in 60 s");
+}

@@ -484,40 +484,219 @@ enum HomingPhase {
     Error,
 }
 
+/// A set-point of cyclic synchronous position mode as the drive holds it: where the demand
+/// must be (counts) at a time of the drive's SYNC grid, and the velocity (counts/s) and
+/// acceleration (counts/s²) the set-points have there.
 #[derive(Clone, Copy, Debug)]
-struct Csp {
-    from: f64,
-    to: f64,
-    /// Demand velocity at `from` and at `to`, counts/s: the interpolation is cubic, so the
-    /// velocity carries on across a SYNC instead of stepping.
-    v_from: f64,
-    v_to: f64,
-    at: Option<Timestamp>,
-    period: Duration,
+struct Knot {
+    at: Timestamp,
+    position: f64,
+    velocity: f64,
+    accel: f64,
 }
 
-/// How far a CSP segment's end velocity looks past the velocity of its straight line,
-/// as a share of how much that line is faster than the demand already moves: 1 would
-/// extrapolate a constant acceleration exactly but lets an error ring on from segment to
-/// segment; one half still follows an S-curve closely and damps any error by half per SYNC.
-const CSP_VELOCITY_EXTRAPOLATION: f64 = 0.5;
+/// Cyclic synchronous position: the last set-points on the drive's grid, the demand
+/// interpolated between them and extrapolated past the last.
+///
+/// The set-point that comes with a SYNC is where the demand must be one period later, at the
+/// grid's next slot. The demand runs through the set-points on a cubic (Hermite) curve whose
+/// velocity at each set-point is that of the parabola through it and the two before (exact
+/// for a constant acceleration, a few mm/s off in a jerk phase at 10 ms), so velocity
+/// carries on across a SYNC instead of stepping — a straight line per period would step it
+/// by acceleration × period, 50 mm/s at 10 ms for Z, which its open-loop stepper cannot
+/// follow. The curve is made of set-points alone, never of where the demand happens to be,
+/// so an early or late SYNC cannot start an error that rings on from segment to segment.
+/// When the next set-point is late the demand carries on along the last one's velocity and
+/// acceleration (coming to rest rather than reversing), as drives bridge a missing
+/// set-point; when it comes, the demand goes on from where the bridge has taken it to the
+/// new set-point, on a curve that starts with the bridge's velocity.
+#[derive(Clone, Copy, Debug)]
+struct Csp {
+    /// The last set-points, oldest first (`len` of them).
+    knots: [Knot; 3],
+    len: usize,
+    /// Where the curve to the last set-point starts: the set-point before it, or where the
+    /// demand was when a late SYNC brought the last one.
+    start: Knot,
+    /// The SYNC period the grid runs at (0x60C2, else the interval measured last).
+    period: Duration,
+    /// When the last SYNC came.
+    last_sync: Option<Timestamp>,
+    /// When the drive's grid expects the next SYNC.
+    due: Option<Timestamp>,
+}
 
-/// How long a CSP drive carries on at the set-points' velocity past the end of its last
-/// segment when the next SYNC is late, in periods: a controller that skipped a slot is
-/// bridged; one that stopped sending leaves the drive standing soon after.
+impl Csp {
+    /// No set-point yet: the demand stands at `p`.
+    fn at_rest(p: f64) -> Csp {
+        let knot = Knot {
+            at: Timestamp::ZERO,
+            position: p,
+            velocity: 0.0,
+            accel: 0.0,
+        };
+        Csp {
+            knots: [knot; 3],
+            len: 0,
+            start: knot,
+            period: Duration::ZERO,
+            last_sync: None,
+            due: None,
+        }
+    }
+
+    /// Takes the set-point `position` for the grid time `at`, which came at `now`; its
+    /// velocity and acceleration are the parabola's through it and the two set-points
+    /// before it.
+    fn push(&mut self, at: Timestamp, position: f64, now: Timestamp) {
+        // The set-points lie whole periods apart on the controller's clock, whatever the
+        // grid's lock has stretched a segment by on the drive's.
+        let period = self.period.as_secs_f64();
+        let spacing = |later: Timestamp, earlier: Timestamp| {
+            let h = later.saturating_since(earlier).as_secs_f64();
+            if period > 0.0 {
+                (h / period).round().max(1.0) * period
+            } else {
+                h
+            }
+        };
+        let (velocity, accel) = match self.len {
+            0 => (0.0, 0.0),
+            1 => {
+                let k1 = self.knots[0];
+                ((position - k1.position) / spacing(at, k1.at), 0.0)
+            }
+            _ => {
+                let (k0, k1) = (self.knots[self.len - 2], self.knots[self.len - 1]);
+                let (h1, h2) = (spacing(k1.at, k0.at), spacing(at, k1.at));
+                let (d1, d2) = (
+                    (k1.position - k0.position) / h1,
+                    (position - k1.position) / h2,
+                );
+                let accel = 2.0 * (d2 - d1) / (h1 + h2);
+                (d2 + 0.5 * accel * h2, accel)
+            }
+        };
+        let knot = Knot {
+            at,
+            position,
+            velocity,
+            accel,
+        };
+        if let Some(last) = self.knots[..self.len].last() {
+            self.start = if now > last.at {
+                let (position, velocity) =
+                    bridge(last, now.saturating_since(last.at).as_secs_f64());
+                Knot {
+                    at: now,
+                    position,
+                    velocity,
+                    accel: 0.0,
+                }
+            } else {
+                *last
+            };
+        }
+        if self.len == self.knots.len() {
+            self.knots.rotate_left(1);
+            self.knots[self.len - 1] = knot;
+        } else {
+            self.knots[self.len] = knot;
+            self.len += 1;
+        }
+    }
+
+    /// Forgets the set-points and starts from the demand as it stands: `position` moving at
+    /// `velocity` at `now`.
+    fn restart(&mut self, now: Timestamp, position: f64, velocity: f64) {
+        self.knots[0] = Knot {
+            at: now,
+            position,
+            velocity,
+            accel: 0.0,
+        };
+        self.start = self.knots[0];
+        self.len = 1;
+    }
+
+    /// The demand's position and velocity at `t`, or None before the first set-point.
+    fn demand(&self, t: Timestamp) -> Option<(f64, f64)> {
+        let knots = &self.knots[..self.len];
+        let last = *knots.last()?;
+        if t >= last.at {
+            let period = self.period.as_secs_f64();
+            let over = t.saturating_since(last.at).as_secs_f64();
+            let limit = CSP_BRIDGE_PERIODS * period;
+            return Some(if over < limit {
+                bridge(&last, over)
+            } else {
+                // A controller that stopped sending leaves the drive standing.
+                (bridge(&last, limit).0, 0.0)
+            });
+        }
+        let (k0, k1) = if t >= self.start.at {
+            (self.start, last)
+        } else {
+            // A SYNC came early: the curve to the set-point before still runs.
+            let i = knots.iter().rposition(|k| k.at <= t)?;
+            (knots[i], knots[i + 1])
+        };
+        let h = k1.at.saturating_since(k0.at).as_secs_f64();
+        let s = t.saturating_since(k0.at).as_secs_f64() / h;
+        Some(hermite(&k0, &k1, s, h))
+    }
+}
+
+/// Past the last set-point `k` by `over` seconds: on along its velocity and acceleration,
+/// coming to rest rather than reversing when the acceleration brakes.
+fn bridge(k: &Knot, over: f64) -> (f64, f64) {
+    let (v, a) = (k.velocity, k.accel);
+    let over = if v * a < 0.0 { over.min(-v / a) } else { over };
+    (k.position + v * over + 0.5 * a * over * over, v + a * over)
+}
+
+/// How long a CSP drive carries on past its last set-point when the next SYNC is late, in
+/// periods: a controller that skipped a slot is bridged; one that stopped sending leaves the
+/// drive standing soon after.
 const CSP_BRIDGE_PERIODS: f64 = 2.0;
 
-/// Position (counts) and velocity (counts/s) on the cubic Hermite curve of a CSP segment
-/// at fraction `s` of its `period_s`.
-fn hermite(c: &Csp, s: f64, period_s: f64) -> (f64, f64) {
+/// How much of a SYNC's offset from the drive's grid moves the grid, as a divisor: 32 takes
+/// out a constant offset within about a hundred SYNCs (a drive's clock drifting against the
+/// controller's, or the grid started by a late first SYNC) and stretches a segment by 2 %
+/// for a SYNC 7 ms late at a 10 ms period.
+const CSP_GRID_LOCK: i64 = 32;
+
+/// Where a SYNC at `now` falls on a grid of period `p` that expected it at `due`: the slot
+/// after the one it belongs to (a controller a whole period late has skipped slots), moved
+/// by [`CSP_GRID_LOCK`]'s share of its offset, or None when it came more than half a period
+/// early (the grid starts again).
+fn grid_next(due: Timestamp, now: Timestamp, p: Duration) -> Option<Timestamp> {
+    let p_ns = p.as_nanos().max(1) as i64;
+    let offset = now.as_nanos() as i64 - due.as_nanos() as i64;
+    let slot = if offset >= 0 {
+        due.as_nanos() as i64 + offset / p_ns * p_ns
+    } else if -offset <= p_ns / 2 {
+        due.as_nanos() as i64
+    } else {
+        return None;
+    };
+    let phase = now.as_nanos() as i64 - slot;
+    Some(Timestamp::from_nanos(
+        (slot + p_ns + phase / CSP_GRID_LOCK).max(0) as u64,
+    ))
+}
+
+/// Position (counts) and velocity (counts/s) on the cubic Hermite curve from `k0` to `k1`
+/// (`h` seconds apart) at fraction `s` of the way.
+fn hermite(k0: &Knot, k1: &Knot, s: f64, h: f64) -> (f64, f64) {
     let (s2, s3) = (s * s, s * s * s);
-    let position = (2.0 * s3 - 3.0 * s2 + 1.0) * c.from
-        + (s3 - 2.0 * s2 + s) * period_s * c.v_from
-        + (3.0 * s2 - 2.0 * s3) * c.to
-        + (s3 - s2) * period_s * c.v_to;
-    let velocity = ((6.0 * s2 - 6.0 * s) * (c.from - c.to)) / period_s
-        + (3.0 * s2 - 4.0 * s + 1.0) * c.v_from
-        + (3.0 * s2 - 2.0 * s) * c.v_to;
+    let position = (2.0 * s3 - 3.0 * s2 + 1.0) * k0.position
+        + (s3 - 2.0 * s2 + s) * h * k0.velocity
+        + (3.0 * s2 - 2.0 * s3) * k1.position
+        + (s3 - s2) * h * k1.velocity;
+    let velocity = ((6.0 * s2 - 6.0 * s) * (k0.position - k1.position)) / h
+        + (3.0 * s2 - 4.0 * s + 1.0) * k0.velocity
+        + (3.0 * s2 - 2.0 * s) * k1.velocity;
     (position, velocity)
 }
 
@@ -575,14 +754,7 @@ impl Drive {
             demand_done: true,
             in_window_since: None,
             limit_active: false,
-            csp: Csp {
-                from: 0.0,
-                to: 0.0,
-                v_from: 0.0,
-                v_to: 0.0,
-                at: None,
-                period: Duration::ZERO,
-            },
+            csp: Csp::at_rest(0.0),
             homing: HomingPhase::Idle,
             homing_start_mm: 0.0,
             prev_controlword: 0,
@@ -725,14 +897,7 @@ impl Drive {
         self.target_counts = actual;
         self.pending_counts = None;
         self.demand_done = true;
-        self.csp = Csp {
-            from: actual,
-            to: actual,
-            v_from: 0.0,
-            v_to: 0.0,
-            at: None,
-            period: Duration::ZERO,
-        };
+        self.csp = Csp::at_rest(actual);
         self.homing = HomingPhase::Idle;
         self.fe_since = None;
     }
@@ -746,6 +911,40 @@ impl Drive {
             _ => return None,
         };
         (nanos > 0).then(|| Duration::from_nanos(nanos))
+    }
+
+    /// A SYNC in cyclic synchronous position with the set-point `target`: where it falls
+    /// on the drive's grid, and the set-point taken for the grid's next slot.
+    ///
+    /// With the interpolation time period 0x60C2 set the grid is locked onto the SYNCs as
+    /// by a drive's SYNC PLL: a SYNC late or early on the wire belongs to its grid slot all
+    /// the same, and moves the grid by a 32nd of its offset, which the SYNCs after it
+    /// take back; a constant offset is absorbed. One more than half a period early starts
+    /// the grid again, from the demand as it stands. Unset, every SYNC starts it again: the
+    /// demand goes from where it stands to the set-point over the interval measured last,
+    /// so a late SYNC makes the next set-point look slower and an early one faster.
+    fn csp_sync(&mut self, od: &ObjectDictionary, target: f64, now: Timestamp) {
+        let measured = self.csp.last_sync.map(|t| now.saturating_since(t));
+        self.csp.last_sync = Some(now);
+        let locked = self.interpolation_period(od);
+        let Some(p) = locked.or(measured).filter(|p| !p.is_zero()) else {
+            // The first SYNC without a period: the set-point at once.
+            self.csp.restart(now, target, 0.0);
+            return;
+        };
+        self.csp.period = p;
+        let locked_next = match (locked, self.csp.due) {
+            (Some(p), Some(due)) if self.csp.len > 0 => grid_next(due, now, p),
+            _ => None,
+        };
+        let next = locked_next.unwrap_or_else(|| {
+            let (position, velocity) =
+                (self.profile.position_counts, self.profile.velocity_counts_s);
+            self.csp.restart(now, position, velocity);
+            now + p
+        });
+        self.csp.due = Some(next);
+        self.csp.push(next, target, now);
     }
 
     fn clamp_to_limits(&mut self, od: &ObjectDictionary, target: f64) -> f64 {
@@ -811,14 +1010,7 @@ impl Drive {
                 self.target_counts = p;
                 self.pending_counts = None;
                 self.demand_done = self.profile.is_still();
-                self.csp = Csp {
-                    from: p,
-                    to: p,
-                    v_from: 0.0,
-                    v_to: 0.0,
-                    at: None,
-                    period: Duration::ZERO,
-                };
+                self.csp = Csp::at_rest(p);
                 self.homing = HomingPhase::Idle;
             }
         }
@@ -1056,93 +1248,14 @@ impl Drive {
                 if sync {
                     let raw = core.od().get(self.s.target_position) as f64;
                     let target = self.clamp_to_limits(core.od(), raw);
-                    // With the interpolation time period 0x60C2 set, the drive keeps its
-                    // segments on the SYNC grid as drives that lock onto SYNC do: a SYNC
-                    // that comes late belongs to the grid slot it is late in (a controller
-                    // a whole period late has skipped a slot), and its segment ends one
-                    // period after that slot, so a frame late or early on the wire shortens
-                    // or stretches one segment instead of shifting every later one (and
-                    // stepping the velocity at each); a segment lasts at least half a
-                    // period. One more than half a period early starts the grid again;
-                    // unset, the segment lasts the interval since the last SYNC.
-                    let measured = self
-                        .csp
-                        .at
-                        .map_or(Duration::ZERO, |t| now.saturating_since(t));
-                    let period = match (self.interpolation_period(core.od()), self.csp.at) {
-                        (Some(p), Some(at)) => {
-                            // The first segment (a jump to the set-point) has no length:
-                            // the next SYNC is due a period after it.
-                            let last = if self.csp.period.is_zero() {
-                                p
-                            } else {
-                                self.csp.period
-                            };
-                            let due = at + last;
-                            if now >= due {
-                                let slots = now.saturating_since(due).as_nanos() / p.as_nanos();
-                                let slot = due + p * (slots as u32);
-                                // A SYNC nearly a period late would leave its segment a
-                                // sliver of time, and a small error a velocity spike.
-                                (slot + p).saturating_since(now).max(p / 2)
-                            } else if due.saturating_since(now) <= p / 2 {
-                                (due + p).saturating_since(now)
-                            } else {
-                                p
-                            }
-                        }
-                        _ => measured,
-                    };
-                    let from = self.profile.position_counts;
-                    let v_from = self.profile.velocity_counts_s;
-                    let line = if period.is_zero() {
-                        0.0
-                    } else {
-                        (target - from) / period.as_secs_f64()
-                    };
-                    self.csp = Csp {
-                        from,
-                        to: target,
-                        v_from,
-                        v_to: line + CSP_VELOCITY_EXTRAPOLATION * (line - v_from),
-                        at: Some(now),
-                        period,
-                    };
+                    self.csp_sync(core.od(), target, now);
                 }
-                // The demand moves from where it was at the SYNC to the new set-point over
-                // one SYNC period, arriving as the next SYNC is due. It follows a cubic
-                // (Hermite) curve that starts at the velocity the demand had and ends at
-                // the velocity the set-points are heading for, as drives interpolate for a
-                // long SYNC period: a straight line per period would step the velocity at
-                // every SYNC, by acceleration × period — 50 mm/s at 10 ms for Z, which its
-                // open-loop stepper cannot follow (it stalls), and jolts that shake a part
-                // off the gripper. At a 2 ms SYNC the curve and the line nearly coincide.
-                // (Interpolating from the SYNC tick itself would stand still for a tick
-                // each period and halve the feed-forward.)
-                let (position, velocity) = match self.csp.at {
-                    Some(at) if !self.csp.period.is_zero() => {
-                        let period = self.csp.period.as_secs_f64();
-                        let since_sync = now.saturating_since(at).as_secs_f64();
-                        if since_sync < period {
-                            hermite(&self.csp, ((since_sync + dt_s) / period).min(1.0), period)
-                        } else if since_sync < (1.0 + CSP_BRIDGE_PERIODS) * period {
-                            // The next SYNC is late: carry on at the set-points' velocity
-                            // rather than stop dead (a stepper would stall), as drives
-                            // bridge a missing set-point.
-                            let over =
-                                (since_sync + dt_s - period).min(CSP_BRIDGE_PERIODS * period);
-                            (self.csp.to + self.csp.v_to * over, self.csp.v_to)
-                        } else {
-                            (
-                                self.csp.to + self.csp.v_to * CSP_BRIDGE_PERIODS * period,
-                                0.0,
-                            )
-                        }
-                    }
-                    _ => (self.csp.to, 0.0),
-                };
-                self.profile.position_counts = position;
-                self.profile.velocity_counts_s = velocity;
+                // Evaluated at the tick's end, as the motor's loops aim there.
+                let t = now + Duration::from_secs_f64(dt_s);
+                if let Some((position, velocity)) = self.csp.demand(t) {
+                    self.profile.position_counts = position;
+                    self.profile.velocity_counts_s = velocity;
+                }
             }
             Some(Mode::ProfileVelocity) => {
                 let mut v = if halt {
