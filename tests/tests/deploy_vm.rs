@@ -75,7 +75,7 @@ fn release_takt() -> PathBuf {
 
 #[test]
 #[ignore = "trips under TCG once the gantry moves: the guest's SYNC frames leave 0.5-4 ms off \
-            their grid (std dev) and up to 15-30 ms late, and the Z stepper loses steps or an \
+            their grid (std dev) and up to 15-36 ms late, and the Z stepper loses steps or an \
             axis leaves its following-error window (README, Proof in CI); run alone: cargo \
             nextest run -p takt-tests --test deploy_vm --run-ignored only \
             -E 'test(=the_cell_runs_over_vcan_on_the_rt_kernel)'"]
