@@ -583,18 +583,16 @@ impl Csp {
             velocity,
             accel,
         };
-        if let Some(last) = self.knots[..self.len].last() {
-            self.start = if now > last.at {
-                let (position, velocity) =
-                    bridge(last, now.saturating_since(last.at).as_secs_f64());
-                Knot {
+        if let Some(&last) = self.knots[..self.len].last() {
+            self.start = match self.demand(now) {
+                // Late: from where the bridge (or its end) has taken the demand.
+                Some((position, velocity)) if now > last.at => Knot {
                     at: now,
                     position,
                     velocity,
                     accel: 0.0,
-                }
-            } else {
-                *last
+                },
+                _ => last,
             };
         }
         if self.len == self.knots.len() {
