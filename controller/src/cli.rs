@@ -79,7 +79,7 @@ pub enum Command {
     Dump(commissioning::DumpArgs),
     /// Run the cell: on the simulated device set in real time (default), `--fast`, or on a
     /// real bus with `--iface`.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// The simulated cell: serve it on a CAN interface, or run it on the virtual clock.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sdo(cmd) => commissioning::sdo(cmd),
         Command::Nmt(args) => commissioning::nmt(args),
         Command::Dump(args) => commissioning::dump(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Sim(cmd) => sim::sim(cmd),
         Command::Journal(args) => journal::journal(args),
         Command::Ctl(args) => ctl::ctl(args),

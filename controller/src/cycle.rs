@@ -49,7 +49,7 @@ use crate::safety::{CellState, TripCause, axis_blocked, estop_input};
 use crate::sequencer::{Gate, Outcome, SETTLE_S, Sequencer};
 use crate::status::{
     AxisStatus, CycleTiming, EventKind, MeteredIo, NodeStatus, Outbox, STATUS_AXES, StartupPhase,
-    Status, report_bus_states,
+    Status, WatchdogTrip, report_bus_states,
 };
 
 /// The controller's side of the buses for one step: frames in, frames out.
@@ -661,8 +661,9 @@ impl CellController {
         self.outbox.dropped_events()
     }
 
-    /// The RT runtime's overrun trip rule fired: stop the cell like a PLC watchdog.
-    pub fn trip_overrun(&mut self, now: Timestamp) {
+    /// The RT runtime's watchdog fired: say what it saw, and stop the cell like a PLC.
+    pub fn trip_overrun(&mut self, watchdog: WatchdogTrip, now: Timestamp) {
+        self.outbox.event(now, EventKind::Watchdog(watchdog));
         self.raise(TripCause::CycleOverrun, now);
     }
 
@@ -759,6 +760,7 @@ impl CellController {
             self.begin(now, io);
         }
         while let Some(c) = self.commands.as_ref().and_then(CommandQueue::poll) {
+            let state = self.state;
             let accepted = self.command(c.command, now);
             self.outbox.event(
                 now,
@@ -766,6 +768,7 @@ impl CellController {
                     command: c.command,
                     tag: c.tag,
                     accepted,
+                    state,
                 },
             );
         }

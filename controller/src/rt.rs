@@ -9,9 +9,10 @@
 //! `thread-priority`), optional CPU affinity, and wake-ups at absolute times on
 //! CLOCK_MONOTONIC (`clock_nanosleep(TIMER_ABSTIME)`), so a late cycle never shifts the ones
 //! after it. Wake-up latency and compute time go into fixed-size histograms. An overrun is
-//! a cycle whose work ends after the next wake-up was due; like a PLC watchdog, N overruns
-//! in a row or one cycle longer than M periods trips the cell (stop category
-//! `cycle_overrun`).
+//! a cycle whose work ends after the next wake-up was due; like a PLC watchdog (the watchdog
+//! time and sensitivity of CODESYS, TwinCAT's watchdog cycles), N overruns in a row or one
+//! cycle whose work ends more than the watchdog time after its planned wake-up trips the
+//! cell (stop category `cycle_overrun`).
 
 use core::time::Duration;
 use std::time::Instant;
@@ -24,6 +25,7 @@ use thread_priority::{
 };
 
 use crate::cycle::CellController;
+use crate::status::WatchdogTrip;
 
 pub mod check;
 
@@ -231,22 +233,39 @@ pub struct RtConfig {
     pub require_rt: bool,
     /// Trip after this many overruns in a row.
     pub trip_consecutive: u32,
-    /// Trip on one cycle that takes longer than this many periods.
-    pub trip_periods: u32,
+    /// Trip on one cycle whose work ends more than this after its planned wake-up: the
+    /// watchdog time, one period ..= [`RtConfig::MAX_WATCHDOG`].
+    pub watchdog: Duration,
+}
+
+impl RtConfig {
+    /// The longest watchdog time: a cell that may stand unsupervised longer is not
+    /// watched.
+    pub const MAX_WATCHDOG: Duration = Duration::from_secs(1);
+    /// The default watchdog time and overrun count are this many periods and overruns.
+    pub const DEFAULT_WATCHDOG_PERIODS: u32 = 10;
+}
+
+impl RtConfig {
+    /// The defaults for this period: priority 80, no CPU pinned, RT failures warned about,
+    /// and a PLC-like watchdog rather than a hair trigger (a shared or virtual host wakes a
+    /// few milliseconds late now and then even under SCHED_FIFO): ten overruns in a row,
+    /// or one cycle ending more than ten periods after its planned wake-up.
+    pub fn for_period(period: Duration) -> RtConfig {
+        RtConfig {
+            period,
+            priority: 80,
+            cpu: None,
+            require_rt: false,
+            trip_consecutive: RtConfig::DEFAULT_WATCHDOG_PERIODS,
+            watchdog: period.saturating_mul(RtConfig::DEFAULT_WATCHDOG_PERIODS),
+        }
+    }
 }
 
 impl Default for RtConfig {
     fn default() -> Self {
-        RtConfig {
-            period: Duration::from_millis(1),
-            priority: 80,
-            cpu: None,
-            require_rt: false,
-            // A PLC-like watchdog, not a hair trigger: a shared or virtual host wakes a few
-            // milliseconds late now and then even under SCHED_FIFO.
-            trip_consecutive: 10,
-            trip_periods: 10,
-        }
+        RtConfig::for_period(Duration::from_millis(1))
     }
 }
 
@@ -259,6 +278,17 @@ pub enum RtError {
     /// The priority is out of range.
     #[error("SCHED_FIFO priority {0} is outside 1..=99")]
     Priority(u8),
+    /// The watchdog time is shorter than the period or longer than the longest.
+    #[error("watchdog time {watchdog:?} is outside the period ({period:?}) ..= 1 s")]
+    Watchdog {
+        /// The watchdog time asked for.
+        watchdog: Duration,
+        /// The cycle period.
+        period: Duration,
+    },
+    /// The watchdog's overrun count is zero.
+    #[error("the watchdog's overruns in a row must be at least 1")]
+    WatchdogOverruns,
     /// SCHED_FIFO was refused.
     #[error(
         "SCHED_FIFO priority {priority} refused ({reason}): raise RLIMIT_RTPRIO (systemd LimitRTPRIO={priority}, or `ulimit -r {priority}`) or grant CAP_SYS_NICE"
@@ -303,6 +333,15 @@ pub fn prepare(cfg: &RtConfig) -> Result<RtSetup, RtError> {
     }
     if !(1..=99).contains(&cfg.priority) {
         return Err(RtError::Priority(cfg.priority));
+    }
+    if cfg.watchdog < cfg.period || cfg.watchdog > RtConfig::MAX_WATCHDOG {
+        return Err(RtError::Watchdog {
+            watchdog: cfg.watchdog,
+            period: cfg.period,
+        });
+    }
+    if cfg.trip_consecutive == 0 {
+        return Err(RtError::WatchdogOverruns);
     }
     let mut setup = RtSetup::default();
     let fail = |e: RtError, setup: &mut RtSetup| {
@@ -444,31 +483,43 @@ pub struct RtStats {
     pub locked: bool,
 }
 
+/// One wake-up of [`run_periodic`]'s loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    /// The cycle's time, since the loop started.
+    pub now: Timestamp,
+    /// How long after its planned absolute time the thread woke (the whole of it, also
+    /// when it is more than a period).
+    pub late: Duration,
+    /// The watchdog fired since the last wake-up: the cell should trip.
+    pub trip: Option<WatchdogTrip>,
+}
+
 /// Runs `body` every `cfg.period` at absolute times on CLOCK_MONOTONIC until it returns
-/// false. `body` gets the cycle's time (since the loop started) and whether the overrun
-/// trip rule fired since its last call (it should then trip the cell). Call [`prepare`]
-/// first, on the same thread.
-pub fn run_periodic(
-    cfg: &RtConfig,
-    stats: &mut RtStats,
-    mut body: impl FnMut(Timestamp, bool) -> bool,
-) {
+/// false. `body` gets the [`Wake`]: the cycle's time, how late it woke, and whether the
+/// overrun trip rule fired since its last call. Call [`prepare`] first, on the same thread.
+pub fn run_periodic(cfg: &RtConfig, stats: &mut RtStats, mut body: impl FnMut(Wake) -> bool) {
     let period_ns = u64::try_from(cfg.period.as_nanos())
         .unwrap_or(1_000_000)
         .max(1);
+    let watchdog_ns = u64::try_from(cfg.watchdog.as_nanos()).unwrap_or(u64::MAX);
     let start = monotonic_ns();
     let mut k: u64 = 1;
     let mut consecutive = 0u32;
-    let mut trip = false;
+    let mut trip = None;
+    let us = |d: u64| u32::try_from(d / 1000).unwrap_or(u32::MAX);
     loop {
         let planned = start + k * period_ns;
         sleep_until_ns(planned);
         let woke = monotonic_ns();
-        stats
-            .latency
-            .record(Duration::from_nanos(woke.saturating_sub(planned)));
-        let go_on = body(Timestamp::from_nanos(woke - start), trip);
-        trip = false;
+        let late = Duration::from_nanos(woke.saturating_sub(planned));
+        stats.latency.record(late);
+        let go_on = body(Wake {
+            now: Timestamp::from_nanos(woke - start),
+            late,
+            trip,
+        });
+        trip = None;
         let end = monotonic_ns();
         stats
             .compute
@@ -482,9 +533,14 @@ pub fn run_periodic(
             stats.overruns += 1;
             consecutive += 1;
             stats.max_consecutive_overruns = stats.max_consecutive_overruns.max(consecutive);
-            let long = end - planned > u64::from(cfg.trip_periods) * period_ns;
+            let long = end - planned > watchdog_ns;
             if consecutive >= cfg.trip_consecutive || long {
-                trip = true;
+                trip = Some(WatchdogTrip {
+                    ended_after_us: us(end - planned),
+                    in_a_row: consecutive,
+                    watchdog_us: us(watchdog_ns),
+                    trip_in_a_row: cfg.trip_consecutive,
+                });
                 stats.tripped = true;
             }
             // Skip the periods already past rather than running a burst of late cycles.
@@ -527,21 +583,34 @@ mod tests {
         // Without --require-rt a refused SCHED_FIFO or memory lock is a warning, not an error.
         let setup = prepare(&cfg).unwrap();
         assert!(setup.fifo || !setup.warnings.is_empty());
-        let mut stats = RtStats::default();
+        // Three cycles far over their period: overruns, and the long-cycle trip rule.
+        let three_long = |cfg: &RtConfig| {
+            let mut stats = RtStats::default();
+            let mut n = 0;
+            let mut trips = Vec::new();
+            run_periodic(cfg, &mut stats, |wake| {
+                n += 1;
+                trips.extend(wake.trip.map(|t| (n, t)));
+                if (50..53).contains(&n) {
+                    std::thread::sleep(Duration::from_millis(12));
+                }
+                n < 200
+            });
+            (stats, trips)
+        };
         let t0 = Instant::now();
-        let mut n = 0;
-        run_periodic(&cfg, &mut stats, |_, _| {
-            n += 1;
-            // Three cycles far over their period: overruns, and the long-cycle trip rule.
-            if (50..53).contains(&n) {
-                std::thread::sleep(Duration::from_millis(12));
-            }
-            n < 200
-        });
+        let (stats, trips) = three_long(&cfg);
         let wall = t0.elapsed();
         assert_eq!(stats.cycles, 200);
         assert!(stats.overruns >= 3, "{stats:?}");
-        assert!(stats.tripped, "one cycle over 10 periods trips");
+        assert!(stats.tripped, "one cycle over the 10 ms watchdog trips");
+        // The next wake-up carries what the watchdog saw (the host may add trips of its own).
+        let &(_, trip) = trips.iter().find(|(n, _)| *n == 51).expect("a trip at 51");
+        assert!(trip.ended_after_us >= 12_000, "{trip:?}");
+        assert_eq!(
+            (trip.in_a_row, trip.watchdog_us, trip.trip_in_a_row),
+            (1, 10_000, 10)
+        );
         assert!(
             stats.skipped >= 30,
             "late periods are skipped, not run in a burst"
@@ -559,5 +628,31 @@ mod tests {
             })
             .is_err()
         );
+
+        // A longer watchdog time lets the same three cycles pass (three overruns in a row,
+        // fewer than ten); one shorter than the period, or zero overruns, is refused.
+        let lenient = RtConfig {
+            watchdog: Duration::from_millis(50),
+            ..cfg
+        };
+        let (stats, trips) = three_long(&lenient);
+        assert!(stats.overruns >= 3 && !stats.tripped, "{stats:?}");
+        assert_eq!(trips, []);
+        for bad in [
+            RtConfig {
+                watchdog: Duration::from_micros(500),
+                ..cfg
+            },
+            RtConfig {
+                watchdog: Duration::from_secs(2),
+                ..cfg
+            },
+            RtConfig {
+                trip_consecutive: 0,
+                ..cfg
+            },
+        ] {
+            assert!(prepare(&bad).is_err(), "{bad:?}");
+        }
     }
 }

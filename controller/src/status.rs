@@ -57,6 +57,35 @@ impl StartupPhase {
     }
 }
 
+/// What the real-time loop's watchdog saw when it fired: one cycle ended past the watchdog
+/// time, or too many overran in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchdogTrip {
+    /// The cycle that fired it ended this long after its planned wake-up, µs.
+    pub ended_after_us: u32,
+    /// Overruns in a row, that cycle's included.
+    pub in_a_row: u32,
+    /// The watchdog time, µs.
+    pub watchdog_us: u32,
+    /// Overruns in a row that trip.
+    pub trip_in_a_row: u32,
+}
+
+impl WatchdogTrip {
+    /// One line for the journal and the console: what the watchdog saw, against its limits.
+    pub fn describe(&self) -> String {
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        format!(
+            "watchdog: a cycle ended {:.1} ms after its planned wake-up (watchdog time {:.1} ms), \
+             {} overrun(s) in a row (trips at {})",
+            ms(self.ended_after_us),
+            ms(self.watchdog_us),
+            self.in_a_row,
+            self.trip_in_a_row
+        )
+    }
+}
+
 /// Something that happened in the cycle.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EventKind {
@@ -130,6 +159,8 @@ pub enum EventKind {
         /// Instruction index.
         instr: u32,
     },
+    /// The real-time loop's watchdog fired (the cell trips on `cycle_overrun` next).
+    Watchdog(WatchdogTrip),
     /// The cell tripped: it stops in `category` and needs a reset.
     Trip {
         /// Why.
@@ -181,6 +212,9 @@ pub enum EventKind {
         tag: u32,
         /// The state allowed it.
         accepted: bool,
+        /// The cell's state when the cycle took it (before it took effect): what allowed
+        /// or refused it.
+        state: CellState,
     },
 }
 
@@ -462,13 +496,10 @@ impl CycleTiming {
         }
     }
 
-    /// Records one real-time cycle from its time since the loop started: wake-ups are
-    /// planned on the period grid from the start, so the latency is the time past the last
-    /// grid point (exact while it is below one period; a later wake-up is an overrun the
-    /// runtime's own statistics count).
-    pub fn record_wakeup(&mut self, now: Timestamp, period: Duration, compute: Duration) {
+    /// Records one real-time cycle of a loop with this period that woke `latency` late (the
+    /// whole of it: a wake-up a period or more late is shown as late as it was).
+    pub fn record_wakeup(&mut self, latency: Duration, period: Duration, compute: Duration) {
         self.period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let latency = Duration::from_nanos(now.as_nanos() % self.period_ns);
         self.record(latency, compute);
     }
 
@@ -646,6 +677,7 @@ pub fn describe(program: &Program, e: &Event) -> String {
         EventKind::Startup(p) => format!("start-up: {p:?}"),
         EventKind::Booted { node } => format!("node {node} booted"),
         EventKind::BootTimeout { node } => format!("node {node} did not boot by the deadline"),
+        EventKind::Watchdog(w) => w.describe(),
         EventKind::Configured { node } => format!("node {node} configured"),
         EventKind::ConfigFailed {
             node,
@@ -705,12 +737,13 @@ pub fn describe(program: &Program, e: &Event) -> String {
             command,
             tag,
             accepted,
+            state,
         } => format!(
-            "command {command:?} (tag {tag}) {}",
+            "command {command:?} (tag {tag}) {} {state:?}",
             if accepted {
-                "accepted"
+                "accepted in"
             } else {
-                "refused in this state"
+                "refused in"
             }
         ),
     };
@@ -939,7 +972,7 @@ mod tests {
         let mut t = CycleTiming::default();
         for us in [3u64, 4, 4, 30, 700] {
             t.record_wakeup(
-                Timestamp::from_micros(10_000 + us),
+                Duration::from_micros(us),
                 Duration::from_millis(1),
                 Duration::from_micros(400),
             );
@@ -951,5 +984,15 @@ mod tests {
             t.overruns, 1,
             "700 µs late + 400 µs of work passes the 1 ms period"
         );
+        // A wake-up many periods late shows as late as it was (it once showed as its
+        // remainder modulo the period: 12 ms late looked like on time).
+        t.record_wakeup(
+            Duration::from_millis(12),
+            Duration::from_millis(1),
+            Duration::from_micros(40),
+        );
+        assert_eq!(t.latency.max_ns, 12_000_000);
+        assert_eq!(t.latency.quantile_us(1.0), 12_000);
+        assert_eq!(t.overruns, 2);
     }
 }

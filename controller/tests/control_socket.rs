@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -41,6 +43,7 @@ impl Controller {
             .arg(&socket)
             .arg("--journal")
             .arg(&journal)
+            .args(support::REAL_TIME_TEST_WATCHDOG)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

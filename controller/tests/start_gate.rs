@@ -131,6 +131,7 @@ fn takt_run_no_start_in_real_time_moves_nothing_until_the_operator_starts() {
     let child = Process::new(env!("CARGO_BIN_EXE_takt"))
         .arg("run")
         .arg(&cell)
+        .args(support::REAL_TIME_TEST_WATCHDOG)
         .args(["--no-start", "--no-tui", "--socket"])
         .arg(&socket)
         .arg("--journal")

@@ -13,7 +13,7 @@ use takt_controller::commands::{Command, command_channel};
 use takt_controller::cycle::{CellController, CycleConfig};
 use takt_controller::rt::Lockstep;
 use takt_controller::safety::{CellState, TripCause};
-use takt_controller::status::{EventKind, channels};
+use takt_controller::status::{EventKind, WatchdogTrip, channels};
 use takt_sim::cia402::PowerState;
 use takt_sim::{Fault, FaultKind, SimConfig, demo_cell};
 
@@ -154,4 +154,45 @@ fn hold_waits_at_a_step_boundary_resume_goes_on_and_single_step_runs_one_step() 
     assert_eq!(snapshots.len(), 1024);
     assert!(snapshots.iter().any(|s| s.cell == CellState::Held));
     assert_eq!(ls.cell.status().cell, CellState::Execute);
+}
+
+#[test]
+fn the_watchdog_trips_a_running_cell_on_cycle_overrun_and_says_what_it_saw() {
+    let program = support::program();
+    let (outbox, inbox) = channels(1 << 16, 1);
+    let cell = CellController::new(&program, CycleConfig::default(), outbox, None).unwrap();
+    let mut ls = Lockstep::new(&demo_cell(), SimConfig::default(), cell).unwrap();
+    support::start(&mut ls);
+    assert!(ls.run_until(Duration::from_secs(10), |l| l.cell.state()
+        == CellState::Execute));
+    let seen = WatchdogTrip {
+        ended_after_us: 22_900,
+        in_a_row: 1,
+        watchdog_us: 20_000,
+        trip_in_a_row: 10,
+    };
+    let now = ls.now();
+    ls.cell.trip_overrun(seen, now);
+    ls.step();
+    assert_eq!(ls.cell.trip(), Some(TripCause::CycleOverrun));
+    assert!(ls.run_until(Duration::from_secs(5), |l| l.cell.state()
+        == CellState::Aborted));
+    // What the watchdog saw comes first, then the trip it caused.
+    let events: Vec<_> = inbox.events.try_iter().map(|e| e.kind).collect();
+    let watchdog = events
+        .iter()
+        .position(|e| *e == EventKind::Watchdog(seen))
+        .expect("the watchdog's event");
+    assert!(matches!(
+        events[watchdog + 1],
+        EventKind::Trip {
+            cause: TripCause::CycleOverrun,
+            category: 1
+        }
+    ));
+    assert_eq!(
+        seen.describe(),
+        "watchdog: a cycle ended 22.9 ms after its planned wake-up (watchdog time 20.0 ms), \
+         1 overrun(s) in a row (trips at 10)"
+    );
 }

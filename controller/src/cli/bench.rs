@@ -89,10 +89,9 @@ fn latency(args: &LatencyArgs) -> Result<(), String> {
         return Err("--cycles must be at least 1".into());
     }
     let cfg = RtConfig {
-        period: args.period,
         priority: args.priority,
         cpu: args.cpu,
-        ..RtConfig::default()
+        ..RtConfig::for_period(args.period)
     };
     let hold = CpuDmaLatencyHold::zero();
     let mut results = Vec::new();
@@ -168,7 +167,9 @@ fn measure<T: Send>(
                     ..RtStats::default()
                 };
                 // A benchmark measures overruns; it has no cell to trip.
-                run_periodic(&cfg, &mut stats, |_, trip| body(&mut state, trip));
+                run_periodic(&cfg, &mut stats, |wake| {
+                    body(&mut state, wake.trip.is_some())
+                });
                 Ok((state, stats))
             })
             .map_err(|e| format!("cannot start the measuring thread: {e}"))?

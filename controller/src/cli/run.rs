@@ -23,9 +23,9 @@ use takt_sim::SimConfig;
 use crate::commands::{Command, command_channel};
 use crate::control::client::ClientError;
 use crate::cycle::{Buses, CellController, CycleConfig};
-use crate::rt::{Histogram, Lockstep, RtConfig, RtStats, prepare, run_periodic};
+use crate::rt::{Histogram, Lockstep, RtConfig, RtStats, Wake, prepare, run_periodic};
 use crate::safety::CellState;
-use crate::status::channels;
+use crate::status::{WatchdogTrip, channels};
 
 /// The seed used when none is given (printed in the summary).
 pub const DEFAULT_SEED: u64 = 1;
@@ -80,6 +80,15 @@ pub struct RunArgs {
     /// cycle every period, ticking at most every 1ms inside it.
     #[arg(long, value_parser = super::sim::parse_duration, default_value = "1ms")]
     pub period: Duration,
+    /// The watchdog time: a cycle whose work ends more than this after its planned
+    /// wake-up trips the cell (cycle_overrun, stop category 1), like a PLC's watchdog.
+    /// From the period to 1s [default: ten periods]
+    #[arg(long, value_parser = super::sim::parse_duration, value_name = "TIME")]
+    pub watchdog: Option<Duration>,
+    /// The watchdog's sensitivity: this many overruns in a row (cycles whose work ends
+    /// after the next wake-up was due) trip the cell.
+    #[arg(long, value_name = "N", default_value_t = crate::rt::RtConfig::DEFAULT_WATCHDOG_PERIODS)]
+    pub watchdog_overruns: u32,
     /// The control socket and the event journal.
     #[command(flatten)]
     pub control: crate::control::args::ControlArgs,
@@ -103,12 +112,14 @@ impl RunArgs {
     }
 
     fn rt(&self) -> RtConfig {
+        let defaults = RtConfig::for_period(self.period);
         RtConfig {
-            period: self.period,
             priority: self.priority,
             cpu: self.cpu,
             require_rt: self.require_rt,
-            ..RtConfig::default()
+            watchdog: self.watchdog.unwrap_or(defaults.watchdog),
+            trip_consecutive: self.watchdog_overruns,
+            ..defaults
         }
     }
 }
@@ -118,7 +129,7 @@ impl RunArgs {
 fn realtime<T: Send>(
     cfg: RtConfig,
     state: T,
-    body: impl FnMut(&mut T, Timestamp, bool) -> bool + Send,
+    body: impl FnMut(&mut T, Wake) -> bool + Send,
 ) -> Result<(T, RtStats), String> {
     let mut body = body;
     std::thread::scope(|s| {
@@ -135,7 +146,7 @@ fn realtime<T: Send>(
                     locked: setup.locked,
                     ..RtStats::default()
                 };
-                run_periodic(&cfg, &mut stats, |now, trip| body(&mut state, now, trip));
+                run_periodic(&cfg, &mut stats, |wake| body(&mut state, wake));
                 Ok((state, stats))
             })
             .map_err(|e| format!("cannot start the cycle thread: {e}"))?
@@ -359,10 +370,10 @@ fn run_sim(
         .duration
         .unwrap_or(Duration::from_secs(24 * 3600))
         .saturating_add(Duration::from_secs(60));
-    let mut cycle = |ls: &mut Lockstep, trip: bool| {
-        if trip {
+    let mut cycle = |ls: &mut Lockstep, trip: Option<WatchdogTrip>| {
+        if let Some(watchdog) = trip {
             let now = ls.now();
-            ls.cell.trip_overrun(now);
+            ls.cell.trip_overrun(watchdog, now);
         }
         let compute = ls.step();
         if args.fast {
@@ -376,15 +387,15 @@ fn run_sim(
     };
     let mut rt_stats = None;
     if args.fast {
-        while cycle(&mut ls, false) {}
+        while cycle(&mut ls, None) {}
     } else {
         // Paced by the real-time loop: one tick of the simulated cell per period.
-        let (back, stats) = realtime(args.rt(), ls, |ls, now, trip| {
+        let (back, stats) = realtime(args.rt(), ls, |ls, wake| {
             let t0 = Instant::now();
-            let go_on = cycle(ls, trip);
+            let go_on = cycle(ls, wake.trip);
             ls.cell
                 .timing_mut()
-                .record_wakeup(now, args.period, t0.elapsed());
+                .record_wakeup(wake.late, args.period, t0.elapsed());
             go_on
         })?;
         ls = back;
@@ -478,14 +489,15 @@ fn run_bus(
     }
     let mut tally = Tally::default();
     let mut stop_sent = false;
-    let ((cell, _io), stats) = realtime(args.rt(), (cell, io), |(cell, io), now, trip| {
+    let ((cell, _io), stats) = realtime(args.rt(), (cell, io), |(cell, io), wake| {
         let t0 = Instant::now();
-        if trip {
-            cell.trip_overrun(now);
+        let now = wake.now;
+        if let Some(watchdog) = wake.trip {
+            cell.trip_overrun(watchdog, now);
         }
         cell.step(now, io);
         cell.timing_mut()
-            .record_wakeup(now, args.period, t0.elapsed());
+            .record_wakeup(wake.late, args.period, t0.elapsed());
         tally.observe(cell.counter(0), now);
         !should_end(cell, args, now, stop, &mut stop_sent, commands)
     })?;

@@ -585,7 +585,8 @@ pub struct Record {
     pub kind: String,
     /// A sentence, names looked up.
     pub text: String,
-    /// State before (`cell_state`, `axis_state`).
+    /// State before (`cell_state`, `axis_state`); for a `command`, the cell's state the
+    /// cycle took it in (what allowed or refused it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// State after.

@@ -696,9 +696,12 @@ impl Hub {
                         String::new()
                     },
                     if r.accepted == Some(true) {
-                        "accepted"
+                        "accepted".to_owned()
                     } else {
-                        "refused, not allowed in this state"
+                        format!(
+                            "refused, not allowed while the cell is {}",
+                            r.from.as_deref().unwrap_or("?")
+                        )
                     }
                 );
             }
@@ -736,10 +739,7 @@ impl Hub {
                         format!(
                             "{} is not allowed while the cell is {}",
                             p.command.as_str(),
-                            self.latest.as_ref().map_or_else(
-                                || "starting up".to_owned(),
-                                |s| super::view::snake(&format!("{:?}", s.cell))
-                            )
+                            r.from.as_deref().unwrap_or("?")
                         ),
                     )
                 }
@@ -1011,6 +1011,7 @@ fn log(e: &Event, r: &Record) {
             tracing::debug!("{t:10.3} s  {}", r.text);
         }
         EventKind::Trip { .. }
+        | EventKind::Watchdog(_)
         | EventKind::BootTimeout { .. }
         | EventKind::RxOverflow { .. }
         | EventKind::BusState {
@@ -1440,6 +1441,7 @@ mod tests {
                 command: queued.command,
                 tag: queued.tag,
                 accepted: false,
+                state: crate::safety::CellState::Stopped,
             },
         );
         let mut reply = None;

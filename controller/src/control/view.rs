@@ -417,6 +417,7 @@ impl View {
                 r.step = Some(step);
                 r
             }
+            EventKind::Watchdog(w) => Record::new("watchdog", w.describe()),
             EventKind::Trip { cause, category } => {
                 let mut r = Record::new(
                     "trip",
@@ -477,23 +478,27 @@ impl View {
                 r
             }
             EventKind::Command {
-                command, accepted, ..
+                command,
+                accepted,
+                state,
+                ..
             } => {
                 let name = CommandName::of(command);
+                let state = name_of(state);
                 let mut r = Record::new(
                     "command",
-                    format!(
-                        "{} {}",
-                        name.as_str(),
-                        if accepted {
-                            "accepted"
-                        } else {
-                            "refused: not allowed in this state"
-                        }
-                    ),
+                    if accepted {
+                        format!("{} accepted", name.as_str())
+                    } else {
+                        format!(
+                            "{} refused: not allowed while the cell is {state}",
+                            name.as_str()
+                        )
+                    },
                 );
                 r.command = Some(name);
                 r.accepted = Some(accepted);
+                r.from = Some(state);
                 r
             }
         };
