@@ -803,7 +803,7 @@ impl CellController {
         // with its factory PDOs, and configures it from there.
         let reset = NmtMessage::to_all(NmtCommand::ResetCommunication).encode();
         for (b, hb) in self.heartbeat.iter().enumerate() {
-            self.counters.frames_out += 1;
+            self.counters.frames_out += 2;
             if !io.send(b, &reset) {
                 self.counters.tx_refused += 1;
             }

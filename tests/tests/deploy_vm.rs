@@ -363,8 +363,11 @@ mod guest {
             if let Some(status) = run.try_wait().unwrap() {
                 break status;
             }
-            if seen_rt.is_none() {
-                seen_rt = threads(pid).into_iter().find(|t| t.name == "takt-rt");
+            // The newest sample: the thread is named when it is spawned and takes its
+            // policy, priority and CPU a moment later (a first sample once showed it
+            // still SCHED_OTHER on CPUs 0-1).
+            if let Some(t) = threads(pid).into_iter().find(|t| t.name == "takt-rt") {
+                seen_rt = Some(t);
             }
             locked_kb = locked_kb.max(vm_lck_kb(pid).unwrap_or(0));
             if Instant::now() > deadline {
