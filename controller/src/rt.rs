@@ -244,9 +244,7 @@ impl RtConfig {
     pub const MAX_WATCHDOG: Duration = Duration::from_secs(1);
     /// The default watchdog time and overrun count are this many periods and overruns.
     pub const DEFAULT_WATCHDOG_PERIODS: u32 = 10;
-}
 
-impl RtConfig {
     /// The defaults for this period: priority 80, no CPU pinned, RT failures warned about,
     /// and a PLC-like watchdog rather than a hair trigger (a shared or virtual host wakes a
     /// few milliseconds late now and then even under SCHED_FIFO): ten overruns in a row,
@@ -496,8 +494,8 @@ pub struct Wake {
 }
 
 /// Runs `body` every `cfg.period` at absolute times on CLOCK_MONOTONIC until it returns
-/// false. `body` gets the [`Wake`]: the cycle's time, how late it woke, and whether the
-/// overrun trip rule fired since its last call. Call [`prepare`] first, on the same thread.
+/// false. `body` gets the [`Wake`]: the cycle's time, how late it woke, and what the
+/// watchdog saw if it fired since its last call. Call [`prepare`] first, on the same thread.
 pub fn run_periodic(cfg: &RtConfig, stats: &mut RtStats, mut body: impl FnMut(Wake) -> bool) {
     let period_ns = u64::try_from(cfg.period.as_nanos())
         .unwrap_or(1_000_000)
