@@ -1824,9 +1824,22 @@ impl CellController {
             // with nothing: the set-point it answers is gone. Stale feedback has its own
             // watchdog.
             let fresh = self.nodes[axis.node].syncs_without_tpdo <= 1;
-            let fe = axis.following_error_counts_now().abs();
-            if fresh && fe > axis.following_error_counts {
+            let error = axis.following_error_counts_now();
+            if fresh && error.abs() > axis.following_error_counts {
                 axis.following_error_syncs += 1;
+                // Once, as it crosses the limit (the trip follows in the safety pass): by
+                // how much, for whoever reads the journal.
+                if axis.following_error_syncs == self.cfg.following_error_syncs + 1 {
+                    self.outbox.event(
+                        due,
+                        EventKind::FollowingError {
+                            axis: a as u16,
+                            error_counts: error,
+                            window_counts: axis.following_error_counts,
+                            syncs: axis.following_error_syncs,
+                        },
+                    );
+                }
             } else if fresh {
                 axis.following_error_syncs = 0;
             }

@@ -161,6 +161,19 @@ pub enum EventKind {
     },
     /// The real-time loop's watchdog fired (the cell trips on `cycle_overrun` next).
     Watchdog(WatchdogTrip),
+    /// An axis's following error, checked at each SYNC against the set-point its drive
+    /// sampled, stayed outside its window for more SYNCs than allowed (the cell trips on
+    /// `following_error` next): by how much, at the SYNC it crossed the limit.
+    FollowingError {
+        /// Axis index.
+        axis: u16,
+        /// The following error, counts (actual minus demand).
+        error_counts: i64,
+        /// The axis's window, counts.
+        window_counts: i64,
+        /// SYNCs in a row outside the window.
+        syncs: u32,
+    },
     /// The cell tripped: it stops in `category` and needs a reset.
     Trip {
         /// Why.
@@ -678,6 +691,15 @@ pub fn describe(program: &Program, e: &Event) -> String {
         EventKind::Booted { node } => format!("node {node} booted"),
         EventKind::BootTimeout { node } => format!("node {node} did not boot by the deadline"),
         EventKind::Watchdog(w) => w.describe(),
+        EventKind::FollowingError {
+            axis,
+            error_counts,
+            window_counts,
+            syncs,
+        } => format!(
+            "axis {axis}: following error {error_counts} counts for {syncs} SYNCs \
+             (window {window_counts})"
+        ),
         EventKind::Configured { node } => format!("node {node} configured"),
         EventKind::ConfigFailed {
             node,

@@ -10,10 +10,11 @@ use core::time::Duration;
 
 use takt_controller::axis::AxisState;
 use takt_controller::commands::{Command, command_channel};
+use takt_controller::control::view::View;
 use takt_controller::cycle::{CellController, CycleConfig};
 use takt_controller::rt::Lockstep;
 use takt_controller::safety::{CellState, TripCause};
-use takt_controller::status::{EventKind, WatchdogTrip, channels};
+use takt_controller::status::{Event, EventKind, WatchdogTrip, channels};
 use takt_sim::cia402::PowerState;
 use takt_sim::{Fault, FaultKind, SimConfig, demo_cell};
 
@@ -25,7 +26,8 @@ fn at(ls: &Lockstep, after: Duration) -> Duration {
 
 #[test]
 fn lost_steps_on_z_trip_the_cell_as_following_error() {
-    let mut ls = support::lockstep(21);
+    let (outbox, inbox) = channels(1 << 16, 1);
+    let mut ls = support::lockstep_full(21, |_| {}, outbox);
     support::start(&mut ls);
     support::place(&mut ls, 1, Duration::from_secs(60));
     // 60 full steps = 960 counts = 1.5 mm: beyond Z's 1 mm window, within the 2 mm that
@@ -49,6 +51,54 @@ fn lost_steps_on_z_trip_the_cell_as_following_error() {
         ls.cell.trip()
     );
     assert_eq!(ls.sim.world().unwrap().truth().collisions, 0);
+    // The controller's own check says by how much, once, just before its trip.
+    if ls.cell.trip() == Some(TripCause::FollowingError { axis: 2 }) {
+        let events: Vec<_> = inbox.events.try_iter().map(|e| e.kind).collect();
+        let seen: Vec<_> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, EventKind::FollowingError { .. }))
+            .collect();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let (
+            i,
+            &EventKind::FollowingError {
+                axis,
+                error_counts,
+                window_counts,
+                syncs,
+            },
+        ) = seen[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (axis, syncs),
+            (2, CycleConfig::default().following_error_syncs + 1)
+        );
+        assert!(error_counts.abs() > window_counts, "{:?}", seen[0]);
+        assert!(
+            events[i..].iter().any(|e| matches!(
+                e,
+                EventKind::Trip {
+                    cause: TripCause::FollowingError { axis: 2 },
+                    ..
+                }
+            )),
+            "the trip follows the event"
+        );
+        // The journal's record in the axis's units.
+        let mut view = View::new(support::program(), Duration::from_millis(1));
+        let r = view.record(&Event {
+            at: ls.now(),
+            kind: *seen[0].1,
+        });
+        assert_eq!(r.kind, "following_error");
+        assert_eq!(
+            r.text,
+            "axis z: following error -1.500 mm for 4 SYNCs in a row (window 1.000 mm)"
+        );
+    }
 }
 
 #[test]

@@ -1012,6 +1012,7 @@ fn log(e: &Event, r: &Record) {
         }
         EventKind::Trip { .. }
         | EventKind::Watchdog(_)
+        | EventKind::FollowingError { .. }
         | EventKind::BootTimeout { .. }
         | EventKind::RxOverflow { .. }
         | EventKind::BusState {

@@ -418,6 +418,35 @@ impl View {
                 r
             }
             EventKind::Watchdog(w) => Record::new("watchdog", w.describe()),
+            EventKind::FollowingError {
+                axis,
+                error_counts,
+                window_counts,
+                syncs,
+            } => {
+                let (name, per, unit) = self.program.axes.get(usize::from(axis)).map_or(
+                    (self.axis(axis), 1.0, "counts"),
+                    |a| {
+                        (
+                            a.name.clone(),
+                            a.counts_per_unit,
+                            if a.rotary { "deg" } else { "mm" },
+                        )
+                    },
+                );
+                let in_units = |c: i64| c as f64 / per;
+                let mut r = Record::new(
+                    "following_error",
+                    format!(
+                        "axis {name}: following error {:.3} {unit} for {syncs} SYNCs in a row \
+                         (window {:.3} {unit})",
+                        in_units(error_counts),
+                        in_units(window_counts)
+                    ),
+                );
+                r.axis = Some(name);
+                r
+            }
             EventKind::Trip { cause, category } => {
                 let mut r = Record::new(
                     "trip",
