@@ -853,6 +853,14 @@ impl CellController {
             cob::EMCY => {
                 if let Ok(e) = Emergency::decode(frame) {
                     let code = e.code.0;
+                    // The device's word first, then what the cell does about it.
+                    self.outbox.event(
+                        now,
+                        EventKind::Emcy {
+                            node: node as u8,
+                            code,
+                        },
+                    );
                     // A drive's own following-error monitor (0x6065/0x6066) is a lost
                     // position, not a broken drive: it resyncs like the controller's.
                     if code == FOLLOWING_ERROR
@@ -871,13 +879,6 @@ impl CellController {
                         self.note_blind_outputs(i);
                         self.raise(TripCause::HeartbeatLost { node: node as u8 }, now);
                     }
-                    self.outbox.event(
-                        now,
-                        EventKind::Emcy {
-                            node: node as u8,
-                            code,
-                        },
-                    );
                 }
             }
             _ => {
