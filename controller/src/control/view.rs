@@ -4,7 +4,7 @@
 
 use takt_drivers::can::Timestamp;
 use takt_sequences::Program;
-use takt_sequences::program::AxisId;
+use takt_sequences::program::{AxisConfig, AxisId};
 
 use crate::safety::TripCause;
 use crate::status::{CoarseHistogram, Event, EventKind, Status, step_index};
@@ -37,6 +37,11 @@ pub fn snake(debug: &str) -> String {
 
 fn name_of(d: impl std::fmt::Debug) -> String {
     snake(&format!("{d:?}")).replace("e_stop", "estop")
+}
+
+/// The user unit of an axis's positions.
+fn axis_unit(cfg: &AxisConfig) -> &'static str {
+    if cfg.rotary { "deg" } else { "mm" }
 }
 
 /// A `Debug` variant name as words: `FollowingError` → `following error`.
@@ -122,7 +127,7 @@ impl View {
                 let id = AxisId(i as u16);
                 AxisMsg {
                     name: cfg.name.clone(),
-                    unit: if cfg.rotary { "deg" } else { "mm" }.to_owned(),
+                    unit: axis_unit(cfg).to_owned(),
                     conveyor: cfg.conveyor,
                     state: name_of(a.state),
                     drive: name_of(a.power),
@@ -424,17 +429,9 @@ impl View {
                 window_counts,
                 syncs,
             } => {
-                let (name, per, unit) = self.program.axes.get(usize::from(axis)).map_or(
-                    (self.axis(axis), 1.0, "counts"),
-                    |a| {
-                        (
-                            a.name.clone(),
-                            a.counts_per_unit,
-                            if a.rotary { "deg" } else { "mm" },
-                        )
-                    },
-                );
-                let in_units = |c: i64| c as f64 / per;
+                let (id, name) = (AxisId(axis), self.axis(axis));
+                let unit = self.program.axes.get(id.index()).map_or("", axis_unit);
+                let in_units = |c: i64| self.program.to_units(id, c as f64);
                 let mut r = Record::new(
                     "following_error",
                     format!(
