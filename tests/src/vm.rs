@@ -31,7 +31,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Environment variable set to `1` for every command run in the VM.
 pub const IN_VM_ENV: &str = "TAKT_IN_VM";
@@ -48,6 +48,32 @@ const STATUS_LINE: &str = "takt-vm: command exited with status ";
 /// True when this process runs inside the takt test VM (`TAKT_IN_VM` is set).
 pub fn in_vm() -> bool {
     std::env::var_os(IN_VM_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// How many receivers (sockets' filters) the guest's CAN core lists for `iface` in
+/// `/proc/net/can/rcvlist_all`; 0 when the file cannot be read. An interface without
+/// receivers shows there as `(vcan0: no entry)`, which names it but is not counted: only
+/// lines whose first field is the interface are receivers.
+pub fn can_receivers(iface: &str) -> usize {
+    std::fs::read_to_string("/proc/net/can/rcvlist_all")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(iface))
+        .count()
+}
+
+/// Waits until `iface` has at least `n` receivers, so a listener started in the
+/// background (candump, a served cell) cannot miss the first frame; panics after 20 s.
+pub fn wait_for_can_receivers(iface: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while can_receivers(iface) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} receiver(s) on {iface} never came up (the CAN core lists {})",
+            can_receivers(iface)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// What a command run in the VM left behind.

@@ -188,11 +188,6 @@ mod guest {
         PathBuf::from(std::env::var("TAKT").expect("TAKT names the takt binary"))
     }
 
-    fn candump_listening() -> bool {
-        fs::read_to_string("/proc/net/can/rcvlist_all")
-            .is_ok_and(|s| s.split_whitespace().any(|w| w == IF))
-    }
-
     /// What /proc says about one thread of a process.
     #[derive(Debug, Clone, PartialEq, Eq)]
     struct ThreadSched {
@@ -301,14 +296,7 @@ mod guest {
             .spawn()
             .expect("candump starts");
         let mut dump = Terminated(dump);
-        let start = Instant::now();
-        while !candump_listening() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "candump never listened"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        takt_tests::vm::wait_for_can_receivers(IF, 1);
 
         let serve_log = tmp.join("takt-serve.err");
         let serve = Command::new("taskset")

@@ -43,11 +43,6 @@ mod guest {
         }
     }
 
-    fn candump_listening() -> bool {
-        std::fs::read_to_string("/proc/net/can/rcvlist_all")
-            .is_ok_and(|s| s.split_whitespace().any(|w| w == IF))
-    }
-
     #[test]
     #[ignore = "guest-side: run inside the RT-kernel VM by takt_sim_serve_passes_conformance_on_the_rt_kernel"]
     fn serve_conformance() {
@@ -60,14 +55,7 @@ mod guest {
             .spawn()
             .expect("candump starts");
         let mut dump = Killed(dump);
-        let start = Instant::now();
-        while !candump_listening() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "candump never listened"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        takt_tests::vm::wait_for_can_receivers(IF, 1);
 
         let cell = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/cell.toml");
         let serve = Command::new(takt_binary())

@@ -79,27 +79,6 @@ mod guest {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Waits until `n` more receivers are registered on `iface` in the CAN core, so a
-    /// background listener cannot miss the first frame.
-    fn wait_for_receivers(iface: &str, before: usize, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while count_receivers(iface) < before + n {
-            assert!(
-                Instant::now() < deadline,
-                "listener on {iface} never came up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn count_receivers(iface: &str) -> usize {
-        std::fs::read_to_string("/proc/net/can/rcvlist_all")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.split_whitespace().next() == Some(iface))
-            .count()
-    }
-
     #[test]
     #[ignore = "guest-side: run inside the RT-kernel VM by socketcan_and_commissioning_on_the_rt_kernel"]
     fn frames_round_trip_through_the_kernel_with_receive_timestamps() {
@@ -193,13 +172,13 @@ mod guest {
     #[test]
     #[ignore = "guest-side: run inside the RT-kernel VM by socketcan_and_commissioning_on_the_rt_kernel"]
     fn candump_and_cansend_agree_with_takt_byte_for_byte() {
-        let before = count_receivers(IF);
+        let before = takt_tests::vm::can_receivers(IF);
         let candump = Command::new("candump")
             .args(["-L", "-n", "3", IF])
             .stdout(Stdio::piped())
             .spawn()
             .expect("candump runs");
-        wait_for_receivers(IF, before, 1);
+        takt_tests::vm::wait_for_can_receivers(IF, before + 1);
         let mut bus = SocketCanBus::open(IF).expect("open vcan0");
         let node = NodeId::new(5).unwrap();
         let sent = [
@@ -332,14 +311,14 @@ mod guest {
     fn commissioning_commands_against_python_canopen() {
         let peer = Peer::start(5);
         let capture = std::env::temp_dir().join("takt-commissioning.log");
-        let before = count_receivers(IF);
+        let before = takt_tests::vm::can_receivers(IF);
         let mut dump = Command::new(takt_binary())
             .args(["dump", "--iface", IF, "--duration", "60s", "--write"])
             .arg(&capture)
             .stdout(Stdio::piped())
             .spawn()
             .expect("takt dump runs");
-        wait_for_receivers(IF, before, 1);
+        takt_tests::vm::wait_for_can_receivers(IF, before + 1);
 
         let scan = takt_ok(&["bus", "scan", "--iface", IF, "--duration", "1s"]);
         let row = scan

@@ -41,11 +41,12 @@ echo "in-vm: ${TAKT_IN_VM:-unset}"
 echo "vcan0-link: $(ip -o link show vcan0)"
 
 # candump exits by itself after one frame (-n 1); it is listening once its receiver shows
-# up in the CAN core's receive list, so cansend cannot race ahead of it.
+# up in the CAN core's receive list, so cansend cannot race ahead of it. A receiver's line
+# starts with the interface; an empty list reads "(vcan0: no entry)", which must not count.
 timeout 60 candump -L -n 1 vcan0 >/tmp/capture.log 2>&1 &
 dump=$!
 for _ in $(seq 200); do
-    grep -qw vcan0 /proc/net/can/rcvlist_all 2>/dev/null && break
+    awk '$1 == "vcan0" { found = 1 } END { exit !found }' /proc/net/can/rcvlist_all 2>/dev/null && break
     sleep 0.05
 done
 cansend vcan0 123#DEADBEEF
