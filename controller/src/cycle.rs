@@ -625,6 +625,19 @@ impl CellController {
         self.trip
     }
 
+    /// True while the cell stands aborted by a fault class that resumes by itself (the
+    /// cell file's `[resync] auto_resume`) and will at its next cycle: the e-stop chain is
+    /// closed, no operator's e-stop is latched, and the fault has not come back more than
+    /// [`AUTO_RESUME_LIMIT`] times in one pass. Whoever waits for an operator's reset
+    /// waits for this instead.
+    pub fn resumes_by_itself(&self) -> bool {
+        self.state == CellState::Aborted
+            && self.auto_resume
+            && self.auto_resumes < AUTO_RESUME_LIMIT
+            && !self.estop_commanded
+            && self.estop.is_none_or(|e| self.plant.input(e))
+    }
+
     /// Held because what the interrupted pass had done is gone (`[resync] persist`): a
     /// reset abandons the pass.
     pub fn resume_held(&self) -> bool {
@@ -1673,17 +1686,14 @@ impl CellController {
                 }
             }
             CellState::Aborted => {
-                let chain_ok = self.estop.is_none_or(|e| self.plant.input(e));
-                if self.auto_resume && chain_ok && !self.estop_commanded {
-                    if self.auto_resumes >= AUTO_RESUME_LIMIT {
-                        // The fault keeps coming back: the operator decides.
-                        self.auto_resume = false;
-                        return;
-                    }
+                if self.resumes_by_itself() {
                     self.auto_resumes += 1;
                     self.outbox
                         .event(now, EventKind::Resync(ResyncEvent::AutoResume));
                     self.set_state(CellState::Clearing, now);
+                } else if self.auto_resume && self.auto_resumes >= AUTO_RESUME_LIMIT {
+                    // The fault keeps coming back: the operator decides.
+                    self.auto_resume = false;
                 }
             }
             CellState::Clearing => {

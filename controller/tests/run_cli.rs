@@ -1,5 +1,6 @@
-//! `takt run` on the simulated cell: it places parts, ends with a summary, and the same
-//! seed gives a byte-identical trace.
+//! `takt run` on the simulated cell: it places parts, ends with a summary, the same seed
+//! gives a byte-identical trace, and a fault the cell file lets resume by itself does not
+//! end the run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,4 +49,55 @@ fn takt_run_fast_places_the_parts_asked_for_and_replays_byte_for_byte() {
     run(&b, "7");
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fault_that_resumes_by_itself_does_not_end_the_run() {
+    // Z loses 1.5 mm of steps 4 s in (config/scenarios/z-loses-steps.toml): the cell trips
+    // on following error, which config/cell.toml's `[resync] auto_resume` lists. Without
+    // an operator the run used to end at the trip, aborted, with one part placed.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .arg("run")
+        .arg(root.join("config/cell.toml"))
+        .args(["--fast", "--parts", "3", "--scenario"])
+        .arg(root.join("config/scenarios/z-loses-steps.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "parts placed: 3 (takt's count), 3 (the simulated world's); dropped 0, collisions 0"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cell: Stopped; trips 1; last trip None; simulated faults 1"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("trip: following error: axis z"), "{stderr}");
+    assert!(
+        stderr.contains("the cell file lets this fault resume by itself"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_scenario_is_refused_on_a_real_bus() {
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .args([
+            "run",
+            "cell.toml",
+            "--iface",
+            "can0",
+            "--scenario",
+            "x.toml",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--scenario"), "{stderr}");
 }

@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// Write the candump -L trace of the simulated bus here.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Play a fault scenario (config/scenarios/*.toml) on the simulated cell: its faults
+    /// at their times from the start of the run, as `takt sim run --scenario` does, to see
+    /// or rehearse what the cell does about them.
+    #[arg(long, value_name = "FILE", conflicts_with = "iface")]
+    pub scenario: Option<PathBuf>,
     /// Run on this CAN interface instead of the simulated cell (the cell's first bus).
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
@@ -327,16 +332,19 @@ fn should_end(
     let timed_out = args
         .duration
         .is_some_and(|d| now.saturating_since(Timestamp::ZERO) >= d);
-    if (target_reached || timed_out || stop.load(Ordering::Relaxed)) && !*stop_sent {
+    let asked_to_end = target_reached || timed_out || stop.load(Ordering::Relaxed);
+    if asked_to_end && !*stop_sent {
         *stop_sent = true;
         commands.send(Command::Stop);
     }
-    // While an operator can reset — the console is up, or (in real time) the control
-    // socket is served — a tripped cell waits for the reset and start; otherwise, or once
-    // asked to end, the run ends with the cell aborted.
+    // Once the run has its parts, its time or its signal, a trip ends it with the cell
+    // aborted. Before, a trip whose fault class resumes by itself (`[resync]
+    // auto_resume`) is waited for; while an operator can reset — the console is up, or
+    // (in real time) the control socket is served — any trip is; without one the run
+    // ends.
     let operator = super::tui::beside_up() || (!args.fast && !args.control.no_socket);
     if cell.state() == CellState::Aborted
-        && (!operator || timed_out || stop.load(Ordering::Relaxed))
+        && (asked_to_end || !(operator || cell.resumes_by_itself()))
     {
         return true;
     }
@@ -359,6 +367,9 @@ fn run_sim(
     };
     let mut ls =
         Lockstep::with_period(&spec, config, cell, args.period).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.scenario {
+        super::sim::load_scenario(&mut ls.sim, path)?;
+    }
     if args.starts_itself() {
         commands.send(Command::Start);
     }

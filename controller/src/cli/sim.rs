@@ -361,11 +361,16 @@ fn build(args: &CellArgs, trace: bool) -> Result<Sim, String> {
     };
     let mut sim = Sim::new(&spec, config).map_err(|e| e.to_string())?;
     if let Some(path) = &args.scenario {
-        let scenario = Scenario::load(path).map_err(|e| e.to_string())?;
-        sim.load_scenario(&scenario)
-            .map_err(|e| format!("scenario {}: {e}", path.display()))?;
+        load_scenario(&mut sim, path)?;
     }
     Ok(sim)
+}
+
+/// Schedules the faults of the scenario file `path` on `sim`.
+pub fn load_scenario(sim: &mut Sim, path: &Path) -> Result<(), String> {
+    let scenario = Scenario::load(path).map_err(|e| e.to_string())?;
+    sim.load_scenario(&scenario)
+        .map_err(|e| format!("scenario {}: {e}", path.display()))
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
