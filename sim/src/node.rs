@@ -448,6 +448,22 @@ struct Pdo {
 }
 
 /// Bit k set: `pdos[k]` is valid.
+/// A set of 11-bit CAN identifiers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CobSet([u64; 32]);
+
+impl CobSet {
+    fn insert(&mut self, id: u16) {
+        let id = usize::from(id & 0x7FF);
+        self.0[id >> 6] |= 1 << (id & 63);
+    }
+
+    fn contains(&self, id: u16) -> bool {
+        let id = usize::from(id & 0x7FF);
+        self.0[id >> 6] >> (id & 63) & 1 == 1
+    }
+}
+
 fn valid_mask(pdos: &[Pdo; PDOS]) -> u8 {
     pdos.iter()
         .enumerate()
@@ -567,6 +583,9 @@ pub struct NodeCore {
     /// reading the few hundred bytes of each unused one.
     valid_rpdos: u8,
     valid_tpdos: u8,
+    /// The 11-bit identifiers `on_frame` acts on, one bit each (set in `reload`): every
+    /// frame on the bus reaches every node, and most are another node's PDOs.
+    listens: CobSet,
     emcy_last: Option<Timestamp>,
     emcy_pending: VecDeque<Frame>,
     events: CoreEvents,
@@ -603,6 +622,7 @@ impl NodeCore {
             tpdo: [Pdo::NONE; PDOS],
             valid_rpdos: 0,
             valid_tpdos: 0,
+            listens: CobSet::default(),
             emcy_last: None,
             emcy_pending: VecDeque::with_capacity(8),
             events: CoreEvents::default(),
@@ -723,6 +743,22 @@ impl NodeCore {
                 };
             }
         }
+        let mut listens = CobSet::default();
+        listens.insert(cob::NMT);
+        listens.insert(SDO_REQUEST + u16::from(self.node.get()));
+        for c in &self.consumers {
+            if c.node != 0 && !c.timeout.is_zero() {
+                listens.insert(HEARTBEAT + u16::from(c.node));
+            }
+        }
+        listens.insert(self.od.get(self.slots.sync_cob) as u16);
+        for r in self.rpdo.iter().filter(|r| r.valid) {
+            listens.insert(r.cob);
+        }
+        for t in self.tpdo.iter().filter(|t| t.valid && t.rtr_allowed) {
+            listens.insert(t.cob);
+        }
+        self.listens = listens;
     }
 
     /// Sends an EMCY with `code` and sets the error register to `register` (CiA 301
@@ -855,7 +891,7 @@ impl NodeCore {
         let Some(id) = frame.standard_id() else {
             return;
         };
-        if frame.is_fd() {
+        if frame.is_fd() || !self.listens.contains(id) {
             return;
         }
         if id == cob::NMT {
@@ -964,7 +1000,7 @@ impl NodeCore {
                 }
                 self.od.set(self.slots.error_count, 0);
             }
-            0x1016 | 0x1400..=0x1BFF => self.reload(),
+            0x1005 | 0x1016 | 0x1400..=0x1BFF => self.reload(),
             0x1017 => self.next_heartbeat = None,
             _ => {}
         }

@@ -248,6 +248,29 @@ fn heartbeat_consumer_loss_reports_emcy_and_applies_0x6007() {
     assert_eq!(rig.read_u32(0x603F, 0), 0x8130);
 }
 
+/// Configures `pdo` of the rig's device through SDO with the drivers' configurator (the
+/// same SDO sequence takt uses).
+fn configure(rig: &mut Rig, pdo: PdoId, config: &PdoConfig) {
+    let mut client = SdoClient::new(rig.node(), 64);
+    let mut conf = PdoConfigurator::new(pdo, config);
+    for _ in 0..500 {
+        match conf.poll(&mut client, rig.now) {
+            PdoConfigStatus::Done => return,
+            PdoConfigStatus::Failed(e) => panic!("{e}"),
+            PdoConfigStatus::InProgress { .. } => {}
+        }
+        if let Some(f) = client.poll(rig.now) {
+            rig.send(f);
+        }
+        rig.step();
+        let seen: Vec<Frame> = rig.seen.drain(..).map(|(_, f)| f).collect();
+        for f in &seen {
+            client.on_frame(f, rig.now);
+        }
+    }
+    panic!("{pdo:?} not configured in 500 steps");
+}
+
 #[test]
 fn pdos_run_as_configured_through_sdo() {
     let mut rig = Rig::demo("x");
@@ -267,28 +290,7 @@ fn pdos_run_as_configured_through_sdo() {
         ])
         .unwrap(),
     };
-    let mut client = SdoClient::new(rig.node(), 64);
-    let mut conf = PdoConfigurator::new(PdoId::tpdo(2).unwrap(), &config);
-    let mut done = false;
-    for _ in 0..500 {
-        match conf.poll(&mut client, rig.now) {
-            PdoConfigStatus::Done => {
-                done = true;
-                break;
-            }
-            PdoConfigStatus::Failed(e) => panic!("{e}"),
-            PdoConfigStatus::InProgress { .. } => {}
-        }
-        if let Some(f) = client.poll(rig.now) {
-            rig.send(f);
-        }
-        rig.step();
-        let seen: Vec<Frame> = rig.seen.drain(..).map(|(_, f)| f).collect();
-        for f in &seen {
-            client.on_frame(f, rig.now);
-        }
-    }
-    assert!(done);
+    configure(&mut rig, PdoId::tpdo(2).unwrap(), &config);
     rig.nmt(NmtCommand::Start);
     rig.run_ms(5);
     // TPDO1 (event-driven) sent its value on entering operational.
@@ -315,6 +317,45 @@ fn pdos_run_as_configured_through_sdo() {
         Emergency::decode(&emcy.last().unwrap().1).unwrap().code.0,
         0x8210
     );
+}
+
+#[test]
+fn the_sync_and_rpdo_identifiers_follow_the_dictionary() {
+    // A device acts on a frame by its identifier as its dictionary stands: rewriting the
+    // SYNC's COB-ID (0x1005) or an RPDO's (0x1400) moves what it answers at once, and the
+    // old identifiers become someone else's frames.
+    let mut rig = Rig::demo("x");
+    rig.run_ms(60);
+    let every_sync = PdoConfig {
+        comm: PdoCommParams {
+            cob_id: PdoCobId::standard(0x281),
+            transmission: TransmissionType::SynchronousCyclic(1),
+            inhibit_100us: None,
+            event_timer_ms: None,
+        },
+        mapping: PdoMapping::new(&[MappingEntry::new(0x6041, 0, 16)]).unwrap(),
+    };
+    configure(&mut rig, PdoId::tpdo(2).unwrap(), &every_sync);
+    let rpdo1 = rig.read_u32(0x1400, 1);
+    rig.write(0x1400, 1, &(rpdo1 | 0x8000_0000).to_le_bytes())
+        .unwrap();
+    rig.write(0x1400, 1, &0x301u32.to_le_bytes()).unwrap();
+    rig.write(0x1005, 0, &0x090u32.to_le_bytes()).unwrap();
+    rig.nmt(NmtCommand::Start);
+    rig.run_ms(5);
+    rig.send(Frame::standard(0x080, []));
+    rig.run_ms(2);
+    assert!(rig.frames_on(0x281).is_empty(), "0x080 is no SYNC now");
+    rig.send(Frame::standard(0x090, []));
+    rig.run_ms(2);
+    assert_eq!(rig.frames_on(0x281).len(), 1, "0x090 is");
+    // RPDO1 (controlword + target) now listens on 0x301, not 0x201.
+    rig.send(Frame::standard(0x201, [0x06, 0, 0, 0, 0, 0]));
+    rig.run_ms(3);
+    assert_eq!(rig.statusword() & 0x6F, 0x40, "switch on disabled still");
+    rig.send(Frame::standard(0x301, [0x06, 0, 0, 0, 0, 0]));
+    rig.run_ms(3);
+    assert_eq!(rig.statusword() & 0x6F, 0x21, "ready to switch on");
 }
 
 #[test]
