@@ -627,9 +627,9 @@ impl CellController {
 
     /// True while the cell stands aborted by a fault class that resumes by itself (the
     /// cell file's `[resync] auto_resume`) and will at its next cycle: the e-stop chain is
-    /// closed, no operator's e-stop is latched, and the fault has not come back more than
-    /// [`AUTO_RESUME_LIMIT`] times in one pass. Whoever waits for an operator's reset
-    /// waits for this instead.
+    /// closed, no operator's e-stop is latched, and the cell has not resumed by itself
+    /// [`AUTO_RESUME_LIMIT`] times already since its last finished pass. Whoever would
+    /// wait for an operator's reset waits for this instead.
     pub fn resumes_by_itself(&self) -> bool {
         self.state == CellState::Aborted
             && self.auto_resume

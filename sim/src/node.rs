@@ -447,7 +447,6 @@ struct Pdo {
     timed_out: bool,
 }
 
-/// Bit k set: `pdos[k]` is valid.
 /// A set of 11-bit CAN identifiers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct CobSet([u64; 32]);
@@ -464,6 +463,7 @@ impl CobSet {
     }
 }
 
+/// Bit k set: `pdos[k]` is valid.
 fn valid_mask(pdos: &[Pdo; PDOS]) -> u8 {
     pdos.iter()
         .enumerate()
