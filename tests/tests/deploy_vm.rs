@@ -10,7 +10,7 @@
 //!   run must end with the cell stopped: a trip on the way is allowed only when the cell
 //!   resynced and resumed by itself (`[resync] auto_resume`; without an operator any other
 //!   trip ends the run aborted). Under TCG the guest's SYNCs leave milliseconds off their
-//!   grid and Z's following error trips now and then (one run in five when measured).
+//!   grid and Z's following error trips now and then (one run in eight when measured).
 //! - `the_rt_loop_is_measured_against_cyclictest`: tests/vm/latency.sh runs cyclictest and
 //!   `takt bench latency` with the same period, priority and length in one VM and prints both
 //!   side by side with their ratios. Nothing is asserted about the figures (TCG emulates
