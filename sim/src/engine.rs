@@ -662,7 +662,7 @@ impl Sim {
                 bus.to_controller(&d);
                 for (ep, &i) in self.on_bus[b].iter().enumerate() {
                     let dev = &mut self.devices[i];
-                    if ep + 1 != d.from && !dev.core().is_off_bus() {
+                    if ep + 1 != d.from && dev.core().may_take(&d.frame) {
                         dev.on_frame(&d.frame, d.at);
                     }
                 }

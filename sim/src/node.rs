@@ -700,6 +700,17 @@ impl NodeCore {
         self.off_bus
     }
 
+    /// False when [`NodeCore::on_frame`] would certainly ignore `frame`: off the bus, or
+    /// an identifier it does not act on (another node's PDO, most of the bus). Cheap
+    /// enough to ask before handing it every frame.
+    #[inline]
+    pub fn may_take(&self, frame: &Frame) -> bool {
+        !self.off_bus
+            && frame
+                .standard_id()
+                .is_some_and(|id| self.listens.contains(id))
+    }
+
     /// Resets the device as NMT reset node would (a reboot fault), at `now`.
     pub fn reboot(&mut self, now: Timestamp) {
         self.reset(NmtCommand::ResetNode, now);
