@@ -85,6 +85,44 @@ fn a_fault_that_resumes_by_itself_does_not_end_the_run() {
 }
 
 #[test]
+fn a_cell_held_for_an_operator_ends_a_run_without_one() {
+    // The I/O node reboots while the gantry carries a part: its outputs reset, the vacuum
+    // drops and the part falls. The reboot trip resumes by itself, the resync finds no
+    // vacuum where the pass had a part and the cell holds for an operator, who is not
+    // there: the run ends, failing, instead of waiting for ever (it did, once trips
+    // resumed by themselves: 25,000 s of simulated time before the run's own limit).
+    let dir = std::env::temp_dir().join(format!("takt-run-held-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("io-reboot.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"io-reboot\"\n\
+         description = \"node 10 (I/O) reboots while a part is carried\"\n\
+         duration_ms = 15000\n\
+         [[fault]]\n\
+         kind = \"node-reboot\"\n\
+         at_ms = 4200\n\
+         node = 10\n",
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .arg("run")
+        .arg(root.join("config/cell.toml"))
+        .args(["--fast", "--parts", "3", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("cell: Held; trips 1;"), "{stdout}");
+    assert!(stdout.contains("dropped 1"), "{stdout}");
+    assert!(stderr.contains("held instead of resuming"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_scenario_is_refused_on_a_real_bus() {
     let out = Command::new(env!("CARGO_BIN_EXE_takt"))
         .args([

@@ -348,6 +348,11 @@ fn should_end(
     {
         return true;
     }
+    // Held for an operator (what the interrupted pass had done is gone, `[resync]
+    // persist`): without one the run ends there too.
+    if cell.state() == CellState::Held && cell.resume_held() && !operator {
+        return true;
+    }
     *stop_sent && matches!(cell.state(), CellState::Stopped)
         || (*stop_sent && timed_out && stop.load(Ordering::Relaxed))
 }
@@ -465,9 +470,8 @@ fn run_sim(
             .write_trace(BufWriter::new(file))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let reached = args.parts.is_none_or(|n| ls.cell.counter(0) >= n);
     let counts_agree = truth.is_none_or(|t| t.placed == ls.cell.counter(0));
-    Ok(ls.cell.state() != CellState::Aborted && reached && counts_agree)
+    Ok(ended_well(&ls.cell, args) && counts_agree)
 }
 
 fn print_cycles(h: &Histogram, c: crate::cycle::CycleCounters, dropped: u64) {
@@ -529,5 +533,17 @@ fn run_bus(
     for line in crate::status::describe_buses(cell.program(), cell.status()) {
         println!("  {line}");
     }
-    Ok(cell.state() != CellState::Aborted)
+    Ok(ended_well(&cell, args))
+}
+
+/// Whether a run ended as asked: the parts it was asked for placed, and the cell neither
+/// aborted nor held for an operator.
+fn ended_well(cell: &CellController, args: &RunArgs) -> bool {
+    let reached = args.parts.is_none_or(|n| cell.counter(0) >= n);
+    let waiting = match cell.state() {
+        CellState::Aborted => true,
+        CellState::Held => cell.resume_held(),
+        _ => false,
+    };
+    reached && !waiting
 }
