@@ -51,22 +51,32 @@ fn takt_run_fast_places_the_parts_asked_for_and_replays_byte_for_byte() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `takt run config/cell.toml --fast --parts 3 --scenario SCENARIO`: whether it
+/// succeeded, its stdout and its stderr.
+fn run_scenario(scenario: &Path) -> (bool, String, String) {
+    let cell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cell.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .arg("run")
+        .arg(cell)
+        .args(["--fast", "--parts", "3", "--scenario"])
+        .arg(scenario)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_fault_that_resumes_by_itself_does_not_end_the_run() {
     // Z loses 1.5 mm of steps 4 s in (config/scenarios/z-loses-steps.toml): the cell trips
     // on following error, which config/cell.toml's `[resync] auto_resume` lists. Without
     // an operator the run used to end at the trip, aborted, with one part placed.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
-        .arg("run")
-        .arg(root.join("config/cell.toml"))
-        .args(["--fast", "--parts", "3", "--scenario"])
-        .arg(root.join("config/scenarios/z-loses-steps.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = run_scenario(&root.join("config/scenarios/z-loses-steps.toml"));
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(
             "parts placed: 3 (takt's count), 3 (the simulated world's); dropped 0, collisions 0"
@@ -105,17 +115,8 @@ fn a_cell_held_for_an_operator_ends_a_run_without_one() {
          node = 10\n",
     )
     .unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
-        .arg("run")
-        .arg(root.join("config/cell.toml"))
-        .args(["--fast", "--parts", "3", "--scenario"])
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = run_scenario(&scenario);
+    assert!(!ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("cell: Held; trips 1;"), "{stdout}");
     assert!(stdout.contains("dropped 1"), "{stdout}");
     assert!(stderr.contains("held instead of resuming"), "{stderr}");
