@@ -44,7 +44,7 @@ const SYNC_PERIOD_MS: u32 = 10;
 /// Z's largest velocity in the end-to-end run, mm/s (the demo cell's is 600). Its stepper
 /// has little torque to spare near full speed, and the guest's late SYNCs make its demand
 /// jerk: at full speed it lost steps in every one of three one-part runs (1–2 trips each),
-/// at 300 mm/s in one of four (README, "Proof in CI").
+/// at 300 mm/s in none of four (README, "Proof in CI").
 const Z_MM_S: u32 = 300;
 /// The watchdog time: a guest vCPU can stall for 100 ms and more under TCG on a busy host
 /// (the served cell, on the other vCPU, once answered 142 ms after a SYNC); on the cycle's
